@@ -1,0 +1,30 @@
+# Set-up and entry points. Every target installs what it needs first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.kmerl/dagster
+
+.PHONY: run test ui bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+## Ingest (and, as stages land, extract, train and evaluate) on the embedded defaults.
+run: $(VENV)/.installed
+	$(BIN)/python -m pipeline.run
+
+## The test suite.
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+## The Dagster UI and daemon on http://127.0.0.1:3000.
+ui: $(VENV)/.installed
+	mkdir -p $(DAGSTER_HOME)
+	env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml
+
+## Benchmarks (figures in bench/README.md).
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.ingest

@@ -1,0 +1,1 @@
+"""Dagster wiring of the kmerl pipeline: definitions, resources, jobs and the main run."""

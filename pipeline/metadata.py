@@ -1,0 +1,23 @@
+"""Turning kmerl results into Dagster metadata: tables, schemas and images."""
+
+from __future__ import annotations
+
+import base64
+
+import pyarrow as pa
+from dagster import MetadataValue, TableColumn, TableSchema
+
+
+def table_schema(schema: pa.Schema) -> TableSchema:
+    return TableSchema(columns=[TableColumn(field.name, str(field.type)) for field in schema])
+
+
+def png_markdown(png: bytes, caption: str) -> MetadataValue:
+    """An image the asset page shows inline (Dagster renders data-URI markdown images)."""
+    encoded = base64.b64encode(png).decode()
+    return MetadataValue.md(f"![{caption}](data:image/png;base64,{encoded})")
+
+
+def counts_markdown(counts: dict[str, int], key_header: str, value_header: str = "records") -> MetadataValue:
+    rows = "\n".join(f"| {key} | {value:,} |" for key, value in counts.items()) or "| (none) | 0 |"
+    return MetadataValue.md(f"| {key_header} | {value_header} |\n|---|---:|\n{rows}")
