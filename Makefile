@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.kmerl/dagster
 
-.PHONY: run test ui bench
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: run test ui bench chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +18,13 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/python -m pipeline.run
 
-## The test suite.
-test: $(VENV)/.installed
+## The test suite (the UI test drives Debian's Chromium, installed here if missing).
+test: $(VENV)/.installed chromium
 	$(BIN)/python -m pytest
+
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 ## The Dagster UI and daemon on http://127.0.0.1:3000.
 ui: $(VENV)/.installed

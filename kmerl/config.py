@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from kmerl.ingest.config import IngestConfig
@@ -30,12 +30,23 @@ def sample_sources() -> list[SourceConfig]:
     ]
 
 
+class AutomationConfig(BaseModel):
+    """How often the orchestrator looks for work."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    raw_archive_poll_seconds: int = Field(300, gt=0, description="How often the sensor re-hashes raw archives.")
+    evaluation_interval_seconds: int = Field(30, gt=0, description="How often automation conditions are evaluated.")
+    refresh_cron: str = Field("0 3 * * *", description="When the nightly refresh catches anything stale.")
+
+
 class KmerlConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KMERL_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
     home: Path = Field(Path(".kmerl"), description="Folder for stores, caches, converted models and the Dagster instance.")
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    automation: AutomationConfig = Field(default_factory=AutomationConfig)
 
     @field_validator("home")
     @classmethod

@@ -1,20 +1,43 @@
-"""The Dagster code location: ``dagster dev -w workspace.yaml`` loads ``defs``."""
+"""The Dagster code location: ``dagster dev -w workspace.yaml`` loads ``defs``.
+
+Everything is built from a :class:`~kmerl.config.KmerlConfig`, so tests (and users
+with several configurations) can build the same graph over other data.
+"""
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job
+from dagster import AssetSelection, Definitions, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
 
 from assets import ingest
+from kmerl.config import KmerlConfig
+from pipeline.automation import automation_sensor
 from pipeline.resources import StorageResource
 
-ingest_job = define_asset_job(
-    "ingest_sources",
-    selection=AssetSelection.assets(ingest.ecg_signals),
-    description="Ingest one source archive into the signal store.",
-)
+INGEST_JOB = "ingest_sources"
 
-defs = Definitions(
-    assets=[ingest.ecg_signals],
-    jobs=[ingest_job],
-    resources={"storage": StorageResource()},
-)
+
+def build_definitions(config: KmerlConfig) -> Definitions:
+    ingest_job = define_asset_job(
+        INGEST_JOB,
+        selection=AssetSelection.assets(ingest.ECG_SIGNALS),
+        description="Ingest one source archive into the signal store.",
+    )
+
+    @schedule(job=ingest_job, cron_schedule=config.automation.refresh_cron, name="nightly_refresh")
+    def nightly_refresh(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        """Re-run every per-source stage. Unchanged inputs are reused (content-addressed
+        shards, extraction cache), so this only does the work something stale needs."""
+        return [RunRequest(run_key=source.name, partition_key=source.name) for source in config.sources]
+
+    return Definitions.merge(
+        ingest.definitions(config),
+        Definitions(
+            jobs=[ingest_job],
+            schedules=[nightly_refresh],
+            sensors=[automation_sensor(config.automation.evaluation_interval_seconds)],
+            resources={"storage": StorageResource(root=str(config.home / "store"))},
+        ),
+    )
+
+
+defs = build_definitions(KmerlConfig())

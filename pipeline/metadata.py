@@ -7,6 +7,9 @@ import base64
 import pyarrow as pa
 from dagster import MetadataValue, TableColumn, TableSchema
 
+# The tag under which Dagster stores an event's data version (not exported by dagster).
+DATA_VERSION_TAG = "dagster/data_version"
+
 
 def table_schema(schema: pa.Schema) -> TableSchema:
     return TableSchema(columns=[TableColumn(field.name, str(field.type)) for field in schema])

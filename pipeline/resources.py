@@ -6,13 +6,11 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from pipeline.config import CONFIG
-
 
 class StorageResource(ConfigurableResource):
     """Where the pipeline's stores live."""
 
-    root: str = str(CONFIG.home / "store")
+    root: str
 
     @property
     def signal_store(self) -> Path:

@@ -6,39 +6,36 @@ started with ``make ui`` shows them, and a second run reuses everything unchange
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
-from pipeline.config import CONFIG
-
-log = logging.getLogger("kmerl.pipeline")
+from kmerl.config import KmerlConfig
 
 
 def main() -> int:
-    dagster_home = CONFIG.home / "dagster"
+    config = KmerlConfig()
+    dagster_home = config.home / "dagster"
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
     dagster_home.mkdir(parents=True, exist_ok=True)
 
     from dagster import DagsterInstance
 
-    from assets.ingest import source_partitions
-    from pipeline.definitions import defs
+    from pipeline.definitions import INGEST_JOB, build_definitions
 
     instance = DagsterInstance.get()
-    job = defs.resolve_job_def("ingest_sources")
+    job = build_definitions(config).resolve_job_def(INGEST_JOB)
     failed = []
-    for partition in source_partitions.get_partition_keys():
-        result = job.execute_in_process(partition_key=partition, instance=instance, raise_on_error=False)
+    for source in config.sources:
+        result = job.execute_in_process(partition_key=source.name, instance=instance, raise_on_error=False)
         if not result.success:
-            failed.append(partition)
-        materialization = next(iter(result.asset_materializations_for_node("ecg_signals")), None)
-        if materialization is not None:
-            meta = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-            print(
-                f"{partition}: {meta['records_in']} records -> {meta['dagster/row_count']} ingested, "
-                f"{meta['quarantined']} quarantined (run {result.run_id})"
-            )
+            failed.append(source.name)
+            continue
+        (materialization,) = result.asset_materializations_for_node("ecg_signals")
+        meta = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+        print(
+            f"{source.name}: {meta['records_in']} records -> {meta['dagster/row_count']} ingested, "
+            f"{meta['quarantined']} quarantined (run {result.run_id})"
+        )
     if failed:
         print(f"failed partitions: {failed}", file=sys.stderr)
         return 1

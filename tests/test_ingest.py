@@ -16,6 +16,7 @@ from kmerl.preprocess import PreprocessConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, WfdbFolderSource
 from kmerl.store import SignalStore, SourceLayout, load_manifest
 from tests.archives import copy_record, read_ptbxl_rows, write_ptbxl_subset, write_record
+from tests.processes import wait_for_group_exit
 
 PTBXL_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
@@ -159,17 +160,6 @@ def test_csv_problems_are_quarantined_and_lossy_reports_kept(tmp_path: Path, ptb
     assert any("not valid UTF-8" in note for note in lossy["notes"])
 
 
-def _wait_for_group_exit(group: int, timeout_s: float = 10.0) -> None:
-    """SIGKILL is asynchronous: the killed run's workers may live a moment longer."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.01)
-
-
 def test_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Path) -> None:
     store = tmp_path / "store"
     layout = SourceLayout(store, "px")
@@ -193,7 +183,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Path)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    _wait_for_group_exit(process.pid)
+    wait_for_group_exit(process.pid)
     assert not layout.current_pointer.exists()  # nothing was published
     survivors = {p: p.stat().st_mtime_ns for p in layout.signals.glob("*.parquet")}
 

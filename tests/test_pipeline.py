@@ -2,37 +2,38 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from assets.ingest import ecg_signals, source_partitions
-from pipeline.definitions import defs
-from pipeline.resources import StorageResource
+from kmerl.config import KmerlConfig
+from pipeline.definitions import INGEST_JOB, build_definitions, defs
+from tests.processes import wait_for_group_exit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_definitions_load_with_one_partition_per_sample_source() -> None:
-    assert source_partitions.get_partition_keys() == ["ptbxl", "cinc2021", "wfdb_samples"]
-    assert defs.resolve_job_def("ingest_sources") is not None
+    job = defs.resolve_job_def(INGEST_JOB)
+    assert job.partitions_def is not None
+    assert job.partitions_def.get_partition_keys() == ["ptbxl", "cinc2021", "wfdb_samples"]
 
 
-def test_ecg_signals_materializes_with_metadata_and_a_stable_data_version(tmp_path: Path) -> None:
+def test_ecg_signals_materializes_with_metadata_checks_and_a_stable_data_version(tmp_path: Path) -> None:
+    job = build_definitions(KmerlConfig(home=tmp_path)).resolve_job_def(INGEST_JOB)
     with DagsterInstance.ephemeral() as instance:
         versions = []
         for _ in range(2):
-            result = materialize(
-                [ecg_signals],
-                partition_key="wfdb_samples",
-                resources={"storage": StorageResource(root=str(tmp_path))},
-                instance=instance,
-            )
+            result = job.execute_in_process(partition_key="wfdb_samples", instance=instance)
             assert result.success
             (event,) = result.asset_materializations_for_node("ecg_signals")
             versions.append(event.tags["dagster/data_version"])
+            checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+            assert checks == {"record_accounting": True, "schema": True}
         metadata = event.metadata
         assert metadata["dagster/row_count"].value == 2 and metadata["quarantined"].value == 0
         assert "data:image/png;base64," in metadata["sample_ecg"].value
@@ -52,3 +53,38 @@ def test_main_job_ingests_every_sample_record(tmp_path: Path) -> None:
     assert sum(int(n) for _, n, _, _ in counts) == 607
     assert all(int(n) == int(i) + int(q) for _, n, i, q in counts)
     assert (tmp_path / "dagster").is_dir() and (tmp_path / "store" / "ecg_signals" / "ptbxl" / "CURRENT").exists()
+
+
+def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl_root: Path) -> None:
+    """SIGKILL a `dagster asset materialize` midway, run it again: a complete store,
+    no duplicate records, finished shards reused, no partial file left or listed."""
+    from kmerl.store import SignalStore, SourceLayout
+
+    (tmp_path / "kmerl.toml").write_text(
+        f'home = "{tmp_path / "home"}"\n\n[[sources]]\nkind = "wfdb_folder"\nname = "px"\n'
+        f'root = "{ptbxl_root / "records500"}"\n\n[ingest]\nworkers = 2\nrecords_per_shard = 5\n\n'
+        "[ingest.preprocess]\ntarget_fs = 250\n"
+    )
+    env = dict(
+        os.environ, KMERL_CONFIG=str(tmp_path / "kmerl.toml"), DAGSTER_HOME=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT)
+    )
+    command = ["dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", "ecg_signals", "--partition", "px"]
+    layout = SourceLayout(tmp_path / "home" / "store" / "ecg_signals", "px")
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(list(layout.signals.glob("*.parquet"))) < 4:
+        time.sleep(0.005)
+    os.killpg(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the materialization finished before it could be killed"
+    wait_for_group_exit(process.pid)
+    survivors = {p: p.stat().st_mtime_ns for p in layout.signals.glob("*.parquet")}
+    assert not layout.current_pointer.exists()
+
+    done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    store = SignalStore.open(layout.root, sources=["px"])
+    assert len(store) == len(set(store.record_ids)) == 500
+    assert all(p.stat().st_mtime_ns == mtime for p, mtime in survivors.items())
+    listed = {f"{s.key}.parquet" for s in store.manifests[0].shards}
+    on_disk = {p.name for p in layout.signals.iterdir()}
+    assert listed <= on_disk and not [name for name in on_disk if name.startswith(".")]

@@ -1,0 +1,83 @@
+"""Sensors and automation conditions, evaluated against a real (temporary) instance."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import (
+    DagsterInstance,
+    build_schedule_context,
+    build_sensor_context,
+    evaluate_automation_conditions,
+    instance_for_test,
+)
+
+from assets.ingest import ECG_SIGNALS
+from kmerl.config import KmerlConfig
+from kmerl.ingest import IngestConfig
+from kmerl.preprocess import PreprocessConfig
+from kmerl.sources import WfdbFolderSource
+from pipeline.definitions import INGEST_JOB, build_definitions
+from tests.archives import copy_record
+
+
+@pytest.fixture
+def instance() -> DagsterInstance:
+    with instance_for_test() as instance:
+        yield instance
+
+
+def _config(home: Path, archive: Path, target_fs: int = 100) -> KmerlConfig:
+    return KmerlConfig(
+        home=home,
+        sources=[WfdbFolderSource(name="samples", root=archive)],
+        ingest=IngestConfig(workers=1, preprocess=PreprocessConfig(target_fs=target_fs)),
+    )
+
+
+def test_new_raw_files_and_code_changes_trigger_ingest_and_nothing_else_does(
+    tmp_path: Path, wfdb_samples_root: Path, instance: DagsterInstance
+) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(wfdb_samples_root, archive)
+    defs = build_definitions(_config(tmp_path / "home", archive))
+    sensor = defs.resolve_sensor_def("raw_archive_sensor")
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance)
+    assert evaluation.total_requested == 0  # the first evaluation is the baseline, as in the daemon
+
+    first = sensor(build_sensor_context(instance=instance, definitions=defs))
+    assert len(first.asset_events) == 1
+    instance.report_runless_asset_event(first.asset_events[0])
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+    assert evaluation.get_requested_partitions(ECG_SIGNALS) == {"samples"}
+
+    defs.resolve_job_def(INGEST_JOB).execute_in_process(partition_key="samples", instance=instance)
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+    assert evaluation.total_requested == 0
+
+    unchanged = sensor(build_sensor_context(instance=instance, definitions=defs, cursor=first.cursor))
+    assert unchanged.asset_events == []
+
+    copy_record(archive / "100", archive, "101")  # a new record arrives
+    changed = sensor(build_sensor_context(instance=instance, definitions=defs, cursor=first.cursor))
+    assert len(changed.asset_events) == 1 and changed.cursor != first.cursor
+    instance.report_runless_asset_event(changed.asset_events[0])
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+    assert evaluation.get_requested_partitions(ECG_SIGNALS) == {"samples"}
+
+    defs.resolve_job_def(INGEST_JOB).execute_in_process(partition_key="samples", instance=instance)
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+    assert evaluation.total_requested == 0
+
+    retuned = build_definitions(_config(tmp_path / "home", archive, target_fs=500))  # preprocessing changed
+    evaluation = evaluate_automation_conditions(defs=retuned, instance=instance, cursor=evaluation.cursor)
+    assert evaluation.get_requested_partitions(ECG_SIGNALS) == {"samples"}
+
+
+def test_nightly_refresh_requests_every_source(tmp_path: Path, shared_data: Path) -> None:
+    defs = build_definitions(KmerlConfig(home=tmp_path))
+    schedule = defs.resolve_schedule_def("nightly_refresh")
+    context = build_schedule_context(repository_def=defs.get_repository_def())
+    requests = schedule.evaluate_tick(context).run_requests or []
+    assert sorted(r.partition_key for r in requests) == ["cinc2021", "ptbxl", "wfdb_samples"]
+    assert schedule.cron_schedule == "0 3 * * *"
