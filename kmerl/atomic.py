@@ -4,48 +4,65 @@ from __future__ import annotations
 
 import fcntl
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
+
+from upath import UPath
+
+from kmerl.storage import is_local
 
 TEMP_MARKER = ".tmp-"
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a hidden temporary path next to ``path``; rename it into place on success.
+def atomic_write(path: UPath | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open ``path`` for writing so that readers see the old content or the new, never part.
 
-    The temporary file lives in the same directory so ``os.replace`` is a rename on
-    one file system (atomic on POSIX). On error it is removed. While it exists, this
-    process holds an exclusive lock on it, which the kernel drops when the process
-    dies: that is how :func:`remove_stale_temp_files` tells abandoned files from
-    files still being written.
+    Locally: write a hidden temporary file next to ``path`` and rename it into place
+    (``os.replace`` is atomic on one POSIX file system); on error it is removed.
+    While it exists this process holds an exclusive lock on it, which the kernel
+    drops when the process dies: that is how :func:`remove_stale_temp_files` tells
+    abandoned files from files still being written. For object stores the file is
+    written locally first and uploaded in one call once complete, so nothing is
+    published if writing fails.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}{TEMP_MARKER}{uuid.uuid4().hex[:12]}")
-    with temp.open("wb") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
-        try:
-            yield temp
-            os.replace(temp, path)
-        finally:
-            temp.unlink(missing_ok=True)
+    if not is_local(path):
+        with tempfile.NamedTemporaryFile(mode, prefix="kmerl-upload-") as handle:
+            yield handle
+            handle.flush()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.fs.put_file(handle.name, path.path)
+        return
+    local = Path(path)
+    local.parent.mkdir(parents=True, exist_ok=True)
+    temp = local.with_name(f".{local.name}{TEMP_MARKER}{uuid.uuid4().hex[:12]}")
+    try:
+        with temp.open(mode) as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield handle
+            handle.flush()
+            os.replace(temp, local)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    with atomic_path(path) as temp:
-        temp.write_text(text, encoding="utf-8")
+def write_text_atomic(path: UPath | Path, text: str) -> None:
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
 
 
-def remove_stale_temp_files(directory: Path) -> int:
+def remove_stale_temp_files(directory: UPath | Path) -> int:
     """Delete temporaries left by killed writers; return how many were removed.
 
     A temporary still locked by a live writer is left alone, so a concurrent
     writer to the same folder is never disturbed.
     """
-    if not directory.exists():
-        return 0
+    if not is_local(directory) or not directory.exists():
+        return 0  # object stores have no temporaries
     removed = 0
     for path in directory.iterdir():
         if path.name.startswith(".") and TEMP_MARKER in path.name and _abandoned(path):

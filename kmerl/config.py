@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kmerl.ingest.config import IngestConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
+from kmerl.storage import store_path
 
 CONFIG_ENV = "KMERL_CONFIG"
 SAMPLE_DATA = Path("../shared/data")
@@ -43,7 +44,10 @@ class AutomationConfig(BaseModel):
 class KmerlConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KMERL_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
-    home: Path = Field(Path(".kmerl"), description="Folder for stores, caches, converted models and the Dagster instance.")
+    home: Path = Field(Path(".kmerl"), description="Local folder for caches, converted models and the Dagster instance.")
+    store: str | None = Field(
+        None, description="Where the stores live: a folder or any fsspec URL (s3://bucket/kmerl); default <home>/store."
+    )
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     automation: AutomationConfig = Field(default_factory=AutomationConfig)
@@ -62,8 +66,12 @@ class KmerlConfig(BaseSettings):
         return [source.model_copy(update={"root": source.root.expanduser().resolve()}) for source in sources]
 
     @property
+    def store_root(self) -> Path:
+        return store_path(self.store) if self.store else self.home / "store"
+
+    @property
     def signal_store(self) -> Path:
-        return self.home / "store" / "ecg_signals"
+        return self.store_root / "ecg_signals"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

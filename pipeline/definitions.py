@@ -35,7 +35,7 @@ def build_definitions(config: KmerlConfig) -> Definitions:
             jobs=[ingest_job],
             schedules=[nightly_refresh],
             sensors=[automation_sensor(config.automation.evaluation_interval_seconds)],
-            resources={"storage": StorageResource(root=str(config.home / "store"))},
+            resources={"storage": StorageResource(root=str(config.store_root))},
         ),
     )
 

@@ -6,12 +6,14 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
+from kmerl.storage import store_path
+
 
 class StorageResource(ConfigurableResource):
-    """Where the pipeline's stores live."""
+    """Where the pipeline's stores live: a local folder or any fsspec URL (s3://...)."""
 
     root: str
 
     @property
     def signal_store(self) -> Path:
-        return Path(self.root) / "ecg_signals"
+        return store_path(self.root) / "ecg_signals"

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 import wfdb
+from upath import UPath
 from torch.utils.data import DataLoader
 
 from kmerl.ingest import IngestConfig, ingest_source
@@ -58,3 +59,22 @@ def test_torch_loader_with_worker_processes(store_root: Path) -> None:
     assert [b["signal"].shape for b in batches] == [torch.Size([16, 12, 1000])] * 4
     assert all(torch.isfinite(b["signal"]).all() for b in batches)
     assert torch.cat([b["position"] for b in batches]).tolist() == list(range(64))
+
+
+def test_a_store_on_an_fsspec_url_ingests_and_reads_back(tmp_path: Path, wfdb_samples_root: Path) -> None:
+    """Object storage behaves like a folder: fsspec's in-memory file system stands in
+    for s3:// here (one worker: the memory file system is per process)."""
+    from kmerl.sources import WfdbFolderSource
+
+    root = UPath("memory://kmerl-store-test/ecg_signals")
+    manifest = ingest_source(WfdbFolderSource(name="samples", root=wfdb_samples_root), root, IngestConfig(workers=1))
+    again = ingest_source(WfdbFolderSource(name="samples", root=wfdb_samples_root), root, IngestConfig(workers=1))
+    assert manifest.ingested == 2 and again.version == manifest.version
+    remote = SignalStore.open(root, cache_dir=tmp_path / "cache")
+    local_root = tmp_path / "local"
+    ingest_source(WfdbFolderSource(name="samples", root=wfdb_samples_root), local_root, IngestConfig(workers=1))
+    local = SignalStore.open(local_root)
+    assert remote.record_ids == local.record_ids
+    for position in range(len(remote)):
+        np.testing.assert_array_equal(remote.signal(position), local.signal(position))
+    assert remote.metadata(["record_id"]).collect().height == 2

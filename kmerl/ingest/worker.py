@@ -8,12 +8,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from kmerl.hashing import bytes_hash, stable_hash
 from kmerl.preprocess import PreprocessConfig, plan_window, preprocess_signal
 from kmerl.records import Reason, RecordError, RecordRef, Rejection
 from kmerl.sources.base import SourceAdapter
+from kmerl.storage import parquet_file, read_parquet
 from kmerl.store.layout import SourceLayout
 from kmerl.store.manifest import ShardEntry
 from kmerl.store.schema import STAGE_INGEST
@@ -152,8 +151,8 @@ def _ingest_record(record: _ListedRecord, source: SourceAdapter, config: Preproc
 
 
 def _entry_from_files(layout: SourceLayout, key: str) -> ShardEntry:
-    ingested = pq.ParquetFile(layout.signal_file(key)).metadata.num_rows
-    reasons = pq.read_table(layout.quarantine_file(key), columns=["reason"]).column("reason").to_pylist()
+    ingested = parquet_file(layout.signal_file(key)).metadata.num_rows
+    reasons = read_parquet(layout.quarantine_file(key), columns=["reason"]).column("reason").to_pylist()
     return ShardEntry(
         key=key,
         records_in=ingested + len(reasons),

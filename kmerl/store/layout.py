@@ -16,11 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from kmerl.storage import is_local, store_path
+
 
 @dataclass(frozen=True, slots=True)
 class SourceLayout:
+    """Paths of one source's store under ``root`` (a local folder or an fsspec URL)."""
+
     root: Path
     source: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", store_path(self.root))
 
     @property
     def base(self) -> Path:
@@ -40,7 +47,10 @@ class SourceLayout:
 
     @property
     def cache(self) -> Path:
-        return self.base / "cache"
+        """Memory-mapped copies must be local: beside the store, or in the user's cache."""
+        if is_local(self.base):
+            return self.base / "cache"
+        return Path.home() / ".cache" / "kmerl" / self.base.protocol / self.base.path.strip("/")
 
     @property
     def current_pointer(self) -> Path:

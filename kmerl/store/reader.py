@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from kmerl.atomic import atomic_path
+from kmerl.atomic import atomic_write
+from kmerl.storage import arrow_location, parquet_file, read_parquet
 from kmerl.store.layout import SourceLayout
 from kmerl.store.manifest import StoreManifest, load_manifest, store_sources
 from kmerl.store.schema import METADATA_COLUMNS, METADATA_FIELDS, SIGNAL_COLUMN
@@ -119,8 +120,11 @@ class SignalStore:
     def metadata(self, columns: list[str] | None = None) -> pl.LazyFrame:
         """Every column but the signal, lazily, for filtering and joins."""
         # The dataset schema leaves the signal column out, so it is never read.
-        files = [str(s.signal_file) for s in self._shards]
-        dataset = ds.dataset(files, format="parquet", schema=pa.schema(METADATA_FIELDS))
+        locations = [arrow_location(s.signal_file) for s in self._shards]
+        filesystem = locations[0][1] if locations else None
+        dataset = ds.dataset(
+            [location for location, _ in locations], format="parquet", schema=pa.schema(METADATA_FIELDS), filesystem=filesystem
+        )
         return pl.scan_pyarrow_dataset(dataset).select(columns or list(METADATA_COLUMNS))
 
     def signal(self, position: int) -> np.ndarray:
@@ -137,7 +141,7 @@ class SignalStore:
     def _build_index(self) -> pl.DataFrame:
         frames = []
         for number, shard in enumerate(self._shards):
-            table = pq.read_table(shard.signal_file, columns=_INDEX_COLUMNS)
+            table = read_parquet(shard.signal_file, columns=_INDEX_COLUMNS)
             frames.append(
                 pl.from_arrow(table).with_columns(  # type: ignore[union-attr]
                     pl.lit(number, pl.Int32).alias("shard"), pl.int_range(table.num_rows, dtype=pl.Int32).alias("row")
@@ -156,7 +160,7 @@ class SignalStore:
     def _mapped(self, shard_number: int) -> np.ndarray:
         if shard_number not in self._arrays:
             shard = self._shards[shard_number]
-            path = (self._cache_dir or shard.layout.cache) / f"{shard.key}.npy"
+            path = self._cache_dir / f"{shard.key}.npy" if self._cache_dir else shard.layout.mmap_file(shard.key)
             if not path.exists():
                 _write_npy(shard.signal_file, path)
             self._arrays[shard_number] = np.load(path, mmap_mode="r")
@@ -164,7 +168,7 @@ class SignalStore:
 
     def _from_parquet(self, shard_number: int, row: int) -> np.ndarray:
         if shard_number not in self._parquet:
-            self._parquet[shard_number] = pq.ParquetFile(self._shards[shard_number].signal_file, memory_map=True)
+            self._parquet[shard_number] = parquet_file(self._shards[shard_number].signal_file)
         parquet = self._parquet[shard_number]
         group_rows = parquet.metadata.row_group(0).num_rows
         group, offset = divmod(row, group_rows)
@@ -179,16 +183,16 @@ class SignalStore:
 
 
 def _write_npy(signal_file: Path, path: Path) -> None:
-    """Copy a shard's signals into an .npy file, one row group at a time."""
-    parquet = pq.ParquetFile(signal_file)
+    """Copy a shard's signals into an .npy file, streaming one row group at a time."""
+    parquet = parquet_file(signal_file)
     tensor_type = parquet.schema_arrow.field(SIGNAL_COLUMN).type
-    shape = (parquet.metadata.num_rows, *tensor_type.shape)
-    with atomic_path(path) as temp:
-        array = np.lib.format.open_memmap(temp, mode="w+", dtype=tensor_type.value_type.to_pandas_dtype(), shape=shape)
-        start = 0
+    dtype = np.dtype(tensor_type.value_type.to_pandas_dtype())
+    header = {
+        "descr": np.lib.format.dtype_to_descr(dtype),
+        "fortran_order": False,
+        "shape": (parquet.metadata.num_rows, *tensor_type.shape),
+    }
+    with atomic_write(path) as handle:
+        np.lib.format.write_array_header_2_0(handle, header)
         for batch in parquet.iter_batches(columns=[SIGNAL_COLUMN]):
-            values = batch.column(0).to_numpy_ndarray()
-            array[start : start + len(values)] = values
-            start += len(values)
-        array.flush()
-        del array
+            handle.write(np.ascontiguousarray(batch.column(0).to_numpy_ndarray(), dtype=dtype).tobytes())

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kmerl.atomic import atomic_path
+from kmerl.atomic import atomic_write
 from kmerl.preprocess import PreprocessConfig, ProcessedECG
 from kmerl.records import RecordRef
 from kmerl.store.layout import SourceLayout
@@ -88,12 +88,12 @@ def quarantine_table(rows: list[QuarantineRow]) -> pa.Table:
 
 def write_shard(layout: SourceLayout, key: str, signals: pa.Table, quarantine: pa.Table) -> None:
     """Quarantine first, signals last: a shard is complete once its signal file exists."""
-    with atomic_path(layout.quarantine_file(key)) as temp:
-        pq.write_table(quarantine, temp, compression="zstd")
-    with atomic_path(layout.signal_file(key)) as temp:
+    with atomic_write(layout.quarantine_file(key)) as handle:
+        pq.write_table(quarantine, handle, compression="zstd")
+    with atomic_write(layout.signal_file(key)) as handle:
         pq.write_table(
             signals,
-            temp,
+            handle,
             compression="zstd",
             row_group_size=ROW_GROUP_ROWS,
             # Byte-stream splitting lets zstd compress float samples; min/max
