@@ -12,7 +12,7 @@ from dagster import DagsterInstance
 
 from kmerl.config import KmerlConfig
 from pipeline.definitions import INGEST_JOB, build_definitions, defs
-from tests.processes import wait_for_group_exit
+from tests.processes import env_with_venv, wait_for_group_exit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,9 +65,7 @@ def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl
         f'root = "{ptbxl_root / "records500"}"\n\n[ingest]\nworkers = 2\nrecords_per_shard = 5\n\n'
         "[ingest.preprocess]\ntarget_fs = 250\n"
     )
-    env = dict(
-        os.environ, KMERL_CONFIG=str(tmp_path / "kmerl.toml"), DAGSTER_HOME=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT)
-    )
+    env = env_with_venv(KMERL_CONFIG=str(tmp_path / "kmerl.toml"), DAGSTER_HOME=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT))
     command = ["dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", "ecg_signals", "--partition", "px"]
     layout = SourceLayout(tmp_path / "home" / "store" / "ecg_signals", "px")
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -14,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.processes import env_with_venv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,8 +36,7 @@ def dagster_dev(home: Path, config_toml: str, timeout_s: float = 180) -> Iterato
     (home / "kmerl.toml").write_text(config_toml)
     (home / "dagster").mkdir(exist_ok=True)
     port = free_port()
-    env = dict(
-        os.environ,
+    env = env_with_venv(
         DAGSTER_HOME=str(home / "dagster"),
         KMERL_CONFIG=str(home / "kmerl.toml"),
         PYTHONPATH=str(PROJECT_ROOT),
