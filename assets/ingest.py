@@ -44,9 +44,11 @@ def definitions(config: KmerlConfig) -> Definitions:
     @observable_source_asset(key=RAW_ARCHIVES, partitions_def=partitions, group_name="ingest")
     def raw_ecg_archives() -> DataVersionsByPartition:
         """The archives as they sit on disk; their data version hashes the file manifest."""
-        return DataVersionsByPartition(
-            {source.name: DataVersion(fingerprint_archive(source).version) for source in config.sources}
-        )
+        versions = {}
+        for source in config.sources:
+            version = DataVersion(fingerprint_archive(source).version)
+            versions.update(dict.fromkeys(source.partition_keys(), version))
+        return DataVersionsByPartition(versions)
 
     @asset(
         key=ECG_SIGNALS,
@@ -64,14 +66,16 @@ def definitions(config: KmerlConfig) -> Definitions:
     def ecg_signals(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
         """Every ECG of the source, preprocessed to a fixed 12-lead shape, with its report
         and labels; rejected records in the quarantine table with their reason."""
-        source = config.source(context.partition_key)
+        partition = context.partition_key
+        source = config.source_of(partition)
         manifest = ingest_source(
             source,
             storage.signal_store,
             config.ingest,
-            on_progress=lambda progress: context.log.info(f"{source.name}: {progress}"),
+            on_progress=lambda progress: context.log.info(f"{partition}: {progress}"),
+            partition=partition,
         )
-        layout = SourceLayout(storage.signal_store, source.name)
+        layout = SourceLayout(storage.signal_store, partition)
         metadata: dict[str, object] = {
             "dagster/row_count": manifest.ingested,
             "records_in": manifest.records_in,
@@ -87,14 +91,14 @@ def definitions(config: KmerlConfig) -> Definitions:
             metadata=metadata,
             data_version=DataVersion(manifest.version),
             check_results=[
-                _accounting_check(source.count_records(), manifest),
+                _accounting_check(source.count_partition(partition, config.ingest.preprocess.target_fs), manifest),
                 _schema_check(layout, manifest, config),
             ],
         )
 
     @sensor(
         name="raw_archive_sensor",
-        minimum_interval_seconds=config.automation.raw_archive_poll_seconds,
+        minimum_interval_seconds=config.orchestration.raw_archive_poll_seconds,
         default_status=DefaultSensorStatus.RUNNING,
         asset_selection=[RAW_ARCHIVES],
     )
@@ -105,16 +109,18 @@ def definitions(config: KmerlConfig) -> Definitions:
         observations = []
         for source in config.sources:
             fingerprint = fingerprint_archive(source)
-            if known.get(source.name) != fingerprint.version:
-                known[source.name] = fingerprint.version
-                observations.append(
-                    AssetObservation(
-                        asset_key=RAW_ARCHIVES,
-                        partition=source.name,
-                        tags={DATA_VERSION_TAG: fingerprint.version},
-                        metadata={"files": fingerprint.files, "bytes": fingerprint.bytes},
-                    )
+            if known.get(source.name) == fingerprint.version:
+                continue
+            known[source.name] = fingerprint.version
+            observations += [
+                AssetObservation(
+                    asset_key=RAW_ARCHIVES,
+                    partition=partition,
+                    tags={DATA_VERSION_TAG: fingerprint.version},
+                    metadata={"files": fingerprint.files, "bytes": fingerprint.bytes},
                 )
+                for partition in source.partition_keys()
+            ]
         cursor = "\n".join(f"{name}={version}" for name, version in sorted(known.items()))
         return SensorResult(asset_events=observations, cursor=cursor)
 

@@ -22,12 +22,14 @@ def main(argv: list[str] | None = None) -> int:
 
     config = KmerlConfig()
     names = args.source or [source.name for source in config.sources]
-    for name in names:
+    partitions = [(config.source(name), key) for name in names for key in config.source(name).partition_keys()]
+    for source, name in partitions:
         manifest = ingest_source(
-            config.source(name),
+            source,
             config.signal_store,
             config.ingest,
             on_progress=lambda progress, name=name: log.info("%s: %s", name, progress),
+            partition=name,
         )
         reasons = ", ".join(f"{reason}: {count}" for reason, count in manifest.quarantine_reasons.items())
         print(

@@ -31,14 +31,15 @@ def sample_sources() -> list[SourceConfig]:
     ]
 
 
-class AutomationConfig(BaseModel):
-    """How often the orchestrator looks for work."""
+class OrchestrationConfig(BaseModel):
+    """How the orchestrator schedules work on this deployment."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     raw_archive_poll_seconds: int = Field(300, gt=0, description="How often the sensor re-hashes raw archives.")
     evaluation_interval_seconds: int = Field(30, gt=0, description="How often automation conditions are evaluated.")
     refresh_cron: str = Field("0 3 * * *", description="When the nightly refresh catches anything stale.")
+    max_concurrent_steps: int = Field(2, gt=0, description="Steps a run executes at once (multiprocess executor).")
 
 
 class KmerlConfig(BaseSettings):
@@ -50,7 +51,7 @@ class KmerlConfig(BaseSettings):
     )
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
-    automation: AutomationConfig = Field(default_factory=AutomationConfig)
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @field_validator("home")
     @classmethod
@@ -78,6 +79,17 @@ class KmerlConfig(BaseSettings):
             if source.name == name:
                 return source
         raise KeyError(f"no source named {name!r}; configured: {[s.name for s in self.sources]}")
+
+    @property
+    def partition_keys(self) -> list[str]:
+        """Every source, or slice of a sliced source: the unit a per-source stage runs on."""
+        return [key for source in self.sources for key in source.partition_keys()]
+
+    def source_of(self, partition: str) -> SourceConfig:
+        for source in self.sources:
+            if partition in source.partition_keys():
+                return source
+        raise KeyError(f"no source has partition {partition!r}; partitions: {self.partition_keys}")
 
     @classmethod
     def settings_customise_sources(

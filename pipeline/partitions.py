@@ -8,5 +8,6 @@ from kmerl.config import KmerlConfig
 
 
 def source_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
-    """One partition per configured source, so a backfill can re-run one archive."""
-    return StaticPartitionsDefinition([source.name for source in config.sources])
+    """One partition per configured source (per slice of a sliced one), so a backfill
+    can re-run one archive, or one slice of a large one."""
+    return StaticPartitionsDefinition(config.partition_keys)

@@ -25,15 +25,15 @@ def main() -> int:
     instance = DagsterInstance.get()
     job = build_definitions(config).resolve_job_def(INGEST_JOB)
     failed = []
-    for source in config.sources:
-        result = job.execute_in_process(partition_key=source.name, instance=instance, raise_on_error=False)
+    for partition in config.partition_keys:
+        result = job.execute_in_process(partition_key=partition, instance=instance, raise_on_error=False)
         if not result.success:
-            failed.append(source.name)
+            failed.append(partition)
             continue
         (materialization,) = result.asset_materializations_for_node("ecg_signals")
         meta = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
         print(
-            f"{source.name}: {meta['records_in']} records -> {meta['dagster/row_count']} ingested, "
+            f"{partition}: {meta['records_in']} records -> {meta['dagster/row_count']} ingested, "
             f"{meta['quarantined']} quarantined (run {result.run_id})"
         )
     if failed:

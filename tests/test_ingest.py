@@ -194,3 +194,17 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Path)
     assert len(reader) == len(set(reader.record_ids)) == 500
     assert all(p.stat().st_mtime_ns == mtime for p, mtime in survivors.items())  # finished shards reused
     assert not [p for p in layout.signals.iterdir() if p.name.startswith(".")]  # no partial files left
+
+
+def test_a_sliced_source_splits_into_disjoint_partitions_that_cover_it(tmp_path: Path, ptbxl_root: Path) -> None:
+    whole = PtbXlSource(name="ptbxl", root=ptbxl_root)
+    sliced = whole.model_copy(update={"slices": 3})
+    assert sliced.partition_keys() == ["ptbxl.000", "ptbxl.001", "ptbxl.002"]
+    config = IngestConfig(workers=1, records_per_shard=64)
+    manifests = [ingest_source(sliced, tmp_path, config, partition=key) for key in sliced.partition_keys()]
+    ids = [set(SignalStore.open(tmp_path, sources=[key]).record_ids) for key in sliced.partition_keys()]
+    assert sum(len(part) for part in ids) == len(set().union(*ids)) == 500
+    assert all(m.records_in == sliced.count_partition(m.source, 100) > 100 for m in manifests)
+    assert len(SignalStore.open(tmp_path)) == 500
+    with pytest.raises(ValueError, match="not a partition"):
+        ingest_source(sliced, tmp_path, config, partition="ptbxl")

@@ -24,40 +24,48 @@ def ingest_source(
     store_root: Path,
     config: IngestConfig,
     on_progress: ProgressCallback | None = None,
+    partition: str | None = None,
 ) -> StoreManifest:
-    """Ingest every record of ``source`` into a new version of its store.
+    """Ingest every record of ``source`` (or of one of its slices) into a new version
+    of the store named by the partition key.
 
     Memory is bounded by ``workers x 2`` shards in flight, whatever the size of the
     source. Finished shards are reused, so a killed run, re-run, continues where it
     stopped; the version becomes current only once every shard is written.
     """
-    layout = SourceLayout(store_root, source.name)
+    partition = partition or source.name
+    if partition not in source.partition_keys():
+        raise ValueError(f"{partition!r} is not a partition of source {source.name!r}: {source.partition_keys()}")
+    layout = SourceLayout(store_root, partition)
     if removed := remove_stale_temp_files(layout.signals) + remove_stale_temp_files(layout.quarantine):
-        log.info("%s: removed %d temporary files left by an interrupted run", source.name, removed)
-    tracker = ProgressTracker(source.count_records(), on_progress, config.progress_interval_s)
+        log.info("%s: removed %d temporary files left by an interrupted run", partition, removed)
+    expected = source.count_records() // source.slices  # exact when unsliced, close for slices
+    tracker = ProgressTracker(expected, on_progress, config.progress_interval_s)
     entries: dict[int, ShardEntry] = {}
     reused = 0
     with make_executor(config.workers) as executor:
-        tasks = _shard_tasks(source, config, layout)
+        tasks = _shard_tasks(source, partition, config, layout)
         for result in bounded_map(executor, process_shard, tasks, max_in_flight=2 * config.workers):
             entries[result.index] = result.entry
             reused += result.reused
             tracker.advance(result.entry.records_in)
     tracker.finish()
     manifest = new_manifest(
-        source.name, source.kind, config.code_version, config.preprocess, [entries[i] for i in sorted(entries)]
+        partition, source.kind, config.code_version, config.preprocess, [entries[i] for i in sorted(entries)]
     )
     publish(layout, manifest)
     log.info(
         "%s: version %s: %d records in, %d ingested, %d quarantined; %d of %d shards reused",
-        source.name, manifest.version, manifest.records_in, manifest.ingested, manifest.quarantined,
+        partition, manifest.version, manifest.records_in, manifest.ingested, manifest.quarantined,
         reused, len(entries),
     )  # fmt: skip
     return manifest
 
 
-def _shard_tasks(source: SourceAdapter, config: IngestConfig, layout: SourceLayout) -> Iterator[ShardTask]:
-    """Group the source's records into shards; reject repeated record ids on the way.
+def _shard_tasks(
+    source: SourceAdapter, partition: str, config: IngestConfig, layout: SourceLayout
+) -> Iterator[ShardTask]:
+    """Group the partition's records into shards; reject repeated record ids on the way.
 
     Sources list records sorted by id, so a repeat is always adjacent and
     detecting it needs no set of every id seen.
@@ -71,6 +79,8 @@ def _shard_tasks(source: SourceAdapter, config: IngestConfig, layout: SourceLayo
     previous_id: str | None = None
     index = 0
     for item in source.iter_records(config.preprocess.target_fs):
+        if not source.owns(partition, item.record_id):
+            continue
         if item.record_id == previous_id:
             item = Rejection(
                 item.record_id, source.name, Reason.DUPLICATE_RECORD_ID, "listed more than once by the source"

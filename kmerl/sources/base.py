@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +27,23 @@ class SourceAdapter(BaseModel):
     root: Path = Field(description="Folder holding the source in its original layout.")
     val_fraction: float = Field(0.1, ge=0, le=1, description="Share of patients hashed into validation.")
     test_fraction: float = Field(0.1, ge=0, le=1, description="Share of patients hashed into test.")
+    slices: int = Field(
+        1, ge=1, description="Partitions to split the source into (by hash of record id), so one slice can be re-run."
+    )
 
     kind: str
+
+    def partition_keys(self) -> list[str]:
+        """``name`` for an unsliced source, ``name.000`` .. for a sliced one."""
+        if self.slices == 1:
+            return [self.name]
+        return [f"{self.name}.{index:03d}" for index in range(self.slices)]
+
+    def owns(self, partition: str, record_id: str) -> bool:
+        """Whether ``record_id`` belongs to ``partition`` (always, when unsliced)."""
+        if self.slices == 1:
+            return True
+        return f"{self.name}.{slice_of(record_id, self.slices):03d}" == partition
 
     def iter_records(self, target_fs: int) -> Iterator[RecordRef | Rejection]:
         """Every record of the source, sorted by record id, without reading samples."""
@@ -36,6 +52,12 @@ class SourceAdapter(BaseModel):
     def count_records(self) -> int:
         """How many records ``iter_records`` will list (for progress and ETA)."""
         raise NotImplementedError
+
+    def count_partition(self, partition: str, target_fs: int) -> int:
+        """Records in one partition: exact, by listing when the source is sliced."""
+        if self.slices == 1:
+            return self.count_records()
+        return sum(self.owns(partition, item.record_id) for item in self.iter_records(target_fs))
 
     def complete(self, ref: RecordRef, header: WfdbHeader) -> RecordRef:
         """Fill in what only the header knows (runs in the ingest workers)."""
@@ -50,6 +72,10 @@ class SourceAdapter(BaseModel):
     def iter_files(self) -> Iterator[Path]:
         """Every file under the root in a stable order (for change detection)."""
         return walk_files(self.root)
+
+
+def slice_of(record_id: str, slices: int) -> int:
+    return int.from_bytes(hashlib.blake2b(record_id.encode(), digest_size=8).digest(), "big") % slices
 
 
 def walk_files(root: Path) -> Iterator[Path]:
