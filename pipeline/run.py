@@ -12,6 +12,10 @@ import sys
 from kmerl.config import KmerlConfig
 
 
+# Progress lines, not Dagster's per-event debug stream (the UI keeps the full log).
+_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def main() -> int:
     config = KmerlConfig()
     dagster_home = config.home / "dagster"
@@ -26,7 +30,9 @@ def main() -> int:
     job = build_definitions(config).resolve_job_def(INGEST_JOB)
     failed = []
     for partition in config.partition_keys:
-        result = job.execute_in_process(partition_key=partition, instance=instance, raise_on_error=False)
+        result = job.execute_in_process(
+            partition_key=partition, instance=instance, raise_on_error=False, run_config=_QUIET
+        )
         if not result.success:
             failed.append(partition)
             continue
