@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from kmerl.extraction.config import ExtractionConfig
 from kmerl.ingest.config import IngestConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
 
@@ -36,6 +37,7 @@ class KmerlConfig(BaseSettings):
     home: Path = Field(Path(".kmerl"), description="Folder for stores, caches, converted models and the Dagster instance.")
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
 
     @field_validator("home")
     @classmethod

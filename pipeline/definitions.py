@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from assets import ingest
-from pipeline.resources import StorageResource
+from assets import extraction, ingest
+from pipeline.resources import ExtractorResource, StorageResource
 
 ingest_job = define_asset_job(
     "ingest_sources",
@@ -14,7 +14,7 @@ ingest_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[ingest.ecg_signals],
+    assets=[ingest.ecg_signals, extraction.report_knowledge],
     jobs=[ingest_job],
-    resources={"storage": StorageResource()},
+    resources={"storage": StorageResource(), "extractor": ExtractorResource()},
 )

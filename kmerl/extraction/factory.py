@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kmerl.extraction.config import EMBEDDED_MODEL, ExtractionConfig
-from kmerl.extraction.embedded_model import embedded_model_id, resolve_model
+from kmerl.extraction.embedded_model import EMBEDDED_MODEL_ID, resolve_model
 from kmerl.extraction.extractor import Extractor, LexiconExtractor, Provenance
 from kmerl.extraction.generation import GenerationBackend
 from kmerl.extraction.llm import LlmExtractor, llm_provenance
@@ -19,7 +19,7 @@ from kmerl.extraction.vocabulary import Vocabulary, load_vocabulary
 
 
 def model_id(config: ExtractionConfig) -> str:
-    return embedded_model_id() if config.model == EMBEDDED_MODEL else config.model
+    return EMBEDDED_MODEL_ID if config.model == EMBEDDED_MODEL else config.model
 
 
 def describe_extractor(config: ExtractionConfig, vocabulary: Vocabulary | None = None) -> Provenance:

@@ -1,14 +1,18 @@
 """The LLM extractor: prompts rendered per report, sent in batches to a backend,
 answers validated, invalid ones retried, then quarantined.
 
-Two strategies, chosen by the prompt folder:
+Three strategies, chosen by the prompt folder:
 
-``verify``
+``checklist``
     The lexicon proposes candidate findings (entity + evidence span); the LLM
-    decides each one's status, decoding constrained to present / absent /
-    uncertain. Every answer has a fixed, tiny shape, so even a 135M model stops,
-    and no entity can appear without evidence in the text. Like the paper's
-    verification pass, it cannot add findings the lexicon did not propose.
+    fills one fixed-shape JSON object per report, ``{"<entity_id>": status}``,
+    keys given, each value constrained to present / absent / uncertain. The
+    shape is fixed, so even a 135M model stops, and no entity can appear
+    without evidence in the text. Like the paper's verification pass, it cannot
+    add findings the lexicon did not propose.
+``verify``
+    The same candidates, one request each, decoding constrained to the three
+    words (a ``choice`` constraint): simpler for the model, more requests.
 ``json``
     The LLM writes the whole report's knowledge as JSON constrained by the
     schema (entity-id enum, bounded list). It can find what the lexicon misses,
@@ -17,6 +21,7 @@ Two strategies, chosen by the prompt folder:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +34,14 @@ from kmerl.extraction.lexicon import Finding, Lexicon, detect_language
 from kmerl.extraction.prompts import Prompt
 from kmerl.extraction.schema import SCHEMA_VERSION, STATUSES, KnowledgeSchema, Mention, ReportKnowledge
 from kmerl.extraction.text import PreparedReport
-from kmerl.extraction.validation import Failure, mention_flags, parse_choice, parse_knowledge
+from kmerl.extraction.validation import (
+    Failure,
+    QuarantineReason,
+    generation_failure,
+    mention_flags,
+    parse_choice,
+    parse_knowledge,
+)
 from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
 
@@ -43,16 +55,18 @@ class _Item:
     """One request's worth of a report: the prompt variables and what they are about."""
 
     variables: dict[str, str]
-    finding: Finding | None = None
+    finding: Finding | None = None  # verify: the one candidate asked about
+    candidates: tuple[Finding, ...] = ()  # checklist: every candidate of the report
 
 
 class _Strategy(Protocol):
-    constraint: Constraint
     max_tokens: int
 
     def items(self, report: PreparedReport) -> tuple[list[_Item], tuple[str, ...]]: ...
 
-    def parse(self, generation: Generation) -> Any: ...
+    def request_constraint(self, item: _Item) -> Constraint: ...
+
+    def parse(self, generation: Generation, item: _Item) -> Any: ...
 
     def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge: ...
 
@@ -66,13 +80,7 @@ class _Verify:
         self.context_chars = config.context_chars
 
     def items(self, report: PreparedReport) -> tuple[list[_Item], tuple[str, ...]]:
-        first: dict[str, Finding] = {}
-        for finding in self.lexicon.findings(report.text):
-            first.setdefault(finding.entity_id, finding)
-        candidates = list(first.values())
-        notes = ()
-        if len(candidates) > self.max_mentions:
-            notes = (f"{len(candidates) - self.max_mentions} candidates beyond the first {self.max_mentions} not verified",)
+        candidates, notes = _candidates(self.lexicon, report, self.max_mentions)
         items = [
             _Item(
                 {
@@ -82,7 +90,7 @@ class _Verify:
                 },
                 f,
             )
-            for f in candidates[: self.max_mentions]
+            for f in candidates
         ]
         return items, notes
 
@@ -94,22 +102,84 @@ class _Verify:
         start, end = max(0, finding.start - half), min(len(text), finding.end + half)
         return _SPACES.sub(" ", text[start:end]).strip()
 
-    def parse(self, generation: Generation) -> str | Failure:
+    def request_constraint(self, item: _Item) -> Constraint:
+        return self.constraint
+
+    def parse(self, generation: Generation, item: _Item) -> str | Failure:
         return parse_choice(generation, STATUSES, self.max_tokens)
 
     def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge:
-        mentions = tuple(
-            Mention(entity_id=i.finding.entity_id, status=status, leads=i.finding.leads, evidence=i.finding.evidence)
-            for i, status in zip(items, answers, strict=True)
-            if i.finding is not None
+        decided = [(i.finding, status) for i, status in zip(items, answers, strict=True) if i.finding is not None]
+        return _verified_knowledge(self.lexicon, report, decided)
+
+
+class _Checklist:
+    def __init__(self, lexicon: Lexicon, config: ExtractionConfig) -> None:
+        self.lexicon = lexicon
+        self.max_tokens = config.sampling.max_tokens_json
+        self.max_mentions = config.max_mentions
+        self.max_report_chars = config.max_report_chars
+
+    def items(self, report: PreparedReport) -> tuple[list[_Item], tuple[str, ...]]:
+        candidates, notes = _candidates(self.lexicon, report, self.max_mentions)
+        if not candidates:
+            return [], notes
+        text = _SPACES.sub(" ", report.text).strip()
+        if len(text) > self.max_report_chars:
+            notes = (*notes, f"report cut to its first {self.max_report_chars} of {len(text)} characters for the LLM")
+            text = text[: self.max_report_chars]
+        findings = "\n".join(
+            f'- {f.entity_id}: {self.lexicon.vocabulary.entity(f.entity_id).name} (written "{_SPACES.sub(" ", f.evidence)}")'
+            for f in candidates
         )
-        rhythm_ids = set(self.lexicon.vocabulary.ids_in("rhythm"))
-        return ReportKnowledge(
-            language=detect_language(report.text),
-            rhythm=next((m.entity_id for m in mentions if m.status == "present" and m.entity_id in rhythm_ids), None),
-            heart_axis=self.lexicon.heart_axis(report.text),
-            mentions=mentions,
+        return [_Item({"report": text, "findings": findings}, candidates=tuple(candidates))], notes
+
+    def request_constraint(self, item: _Item) -> Constraint:
+        properties = {f.entity_id: {"enum": list(STATUSES)} for f in item.candidates}
+        return Constraint(
+            json_schema={"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
         )
+
+    def parse(self, generation: Generation, item: _Item) -> dict[str, str] | Failure:
+        if failure := generation_failure(generation, self.max_tokens):
+            return failure
+        try:
+            answer = json.loads(generation.text)
+        except json.JSONDecodeError as error:
+            return Failure(QuarantineReason.INVALID_JSON, str(error))
+        expected = {f.entity_id for f in item.candidates}
+        if not isinstance(answer, dict) or set(answer) != expected or not all(v in STATUSES for v in answer.values()):
+            return Failure(QuarantineReason.SCHEMA_VIOLATION, f"expected a status for each of {sorted(expected)}")
+        return answer
+
+    def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge:
+        decided = [(f, answer[f.entity_id]) for item, answer in zip(items, answers, strict=True) for f in item.candidates]
+        return _verified_knowledge(self.lexicon, report, decided)
+
+
+def _candidates(lexicon: Lexicon, report: PreparedReport, limit: int) -> tuple[list[Finding], tuple[str, ...]]:
+    """The lexicon's findings, one per entity (first occurrence), at most ``limit``."""
+    first: dict[str, Finding] = {}
+    for finding in lexicon.findings(report.text):
+        first.setdefault(finding.entity_id, finding)
+    candidates = list(first.values())
+    notes: tuple[str, ...] = ()
+    if len(candidates) > limit:
+        notes = (f"{len(candidates) - limit} candidate findings beyond the first {limit} not verified",)
+    return candidates[:limit], notes
+
+
+def _verified_knowledge(lexicon: Lexicon, report: PreparedReport, decided: list[tuple[Finding, str]]) -> ReportKnowledge:
+    mentions = tuple(
+        Mention(entity_id=f.entity_id, status=status, leads=f.leads, evidence=f.evidence) for f, status in decided  # type: ignore[arg-type]
+    )
+    rhythm_ids = set(lexicon.vocabulary.ids_in("rhythm"))
+    return ReportKnowledge(
+        language=detect_language(report.text),
+        rhythm=next((m.entity_id for m in mentions if m.status == "present" and m.entity_id in rhythm_ids), None),
+        heart_axis=lexicon.heart_axis(report.text),
+        mentions=mentions,
+    )
 
 
 class _Json:
@@ -127,7 +197,10 @@ class _Json:
             text = text[: self.max_report_chars]
         return [_Item({"report": text})], notes
 
-    def parse(self, generation: Generation) -> ReportKnowledge | Failure:
+    def request_constraint(self, item: _Item) -> Constraint:
+        return self.constraint
+
+    def parse(self, generation: Generation, item: _Item) -> ReportKnowledge | Failure:
         return parse_knowledge(generation, self.schema, self.max_tokens)
 
     def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge:
@@ -143,7 +216,8 @@ class LlmExtractor:
         self.config = config
         self.schema = KnowledgeSchema(vocabulary, config.max_mentions)
         lexicon = Lexicon(vocabulary)
-        self.strategy: _Strategy = _Verify(lexicon, config) if prompt.strategy == "verify" else _Json(self.schema, config)
+        strategies = {"verify": _Verify, "checklist": _Checklist}
+        self.strategy: _Strategy = strategies[prompt.strategy](lexicon, config) if prompt.strategy in strategies else _Json(self.schema, config)
         self.provenance = llm_provenance(prompt, vocabulary, self.schema, backend.model_id, config)
 
     @property
@@ -163,7 +237,7 @@ class LlmExtractor:
             retry = []
             for key, generation in zip(pending, self.backend.generate(requests), strict=True):
                 state.tries[key] = attempt + 1
-                parsed = self.strategy.parse(generation)
+                parsed = self.strategy.parse(generation, plans[key[0]][0][key[1]])
                 if isinstance(parsed, Failure):
                     state.failures[key] = (parsed, generation.text)
                     retry.append(key)
@@ -177,7 +251,7 @@ class LlmExtractor:
         sampling = self.config.sampling
         return GenerationRequest(
             messages=tuple(self.prompt.messages(item.variables)),
-            constraint=self.strategy.constraint,
+            constraint=self.strategy.request_constraint(item),
             max_tokens=self.strategy.max_tokens,
             temperature=sampling.temperature if attempt == 0 else sampling.retry_temperature,
             seed=sampling.seed + attempt,
