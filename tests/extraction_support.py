@@ -30,8 +30,9 @@ def ptbxl_records(ptbxl_root: Path) -> pl.DataFrame:
 
 
 def distinct_reports(ptbxl_root: Path, count: int) -> list[str]:
-    """The first ``count`` distinct reports: German, English and Swedish among them."""
-    return list(dict.fromkeys(ptbxl_records(ptbxl_root)["report"].to_list()))[:count]
+    """``count`` distinct reports spread over the file (its German, English and Swedish stretches)."""
+    unique = list(dict.fromkeys(ptbxl_records(ptbxl_root)["report"].to_list()))
+    return unique[:: len(unique) // count][:count]
 
 
 def bad_inputs() -> dict[str, str | bytes]:

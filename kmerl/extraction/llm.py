@@ -37,6 +37,7 @@ from kmerl.extraction.text import PreparedReport
 from kmerl.extraction.validation import (
     Failure,
     QuarantineReason,
+    drop_unsupported_rhythm,
     generation_failure,
     mention_flags,
     parse_choice,
@@ -271,7 +272,8 @@ class LlmExtractor:
         answers = [state.answers[key] for key in keys]
         knowledge = self.schema.validate(self.strategy.assemble(report, items, answers))
         flags = mention_flags(knowledge, report.text)
-        return ExtractedReport(report, knowledge, flags, (*report.notes, *notes), _raw(items, answers), attempts)
+        knowledge, dropped = drop_unsupported_rhythm(knowledge, flags)
+        return ExtractedReport(report, knowledge, flags, (*report.notes, *notes, *dropped), _raw(items, answers), attempts)
 
 
 @dataclass(slots=True)
