@@ -30,7 +30,9 @@ from pipeline.resources import ExtractorResource, StorageResource
     group_name="extraction",
     kinds={"parquet", "duckdb", "vllm"},
 )
-def report_knowledge(context: AssetExecutionContext, storage: StorageResource, extractor: ExtractorResource) -> MaterializeResult:
+def report_knowledge(
+    context: AssetExecutionContext, storage: StorageResource, extractor: ExtractorResource
+) -> MaterializeResult:
     """Cardiac entities (present / absent / uncertain, leads, evidence) of every report of
     the source, under the current prompt version; earlier versions stay in the store
     and in the DuckDB audit database."""
@@ -89,11 +91,24 @@ def _quality(
     if with_labels.is_empty():
         return []
     provenance = store.provenance(version)
-    reports = [evaluate(_label(provenance.extractor, provenance.model), version, with_labels, store.entities(version), vocabulary)]
+    reports = [
+        evaluate(
+            _label(provenance.extractor, provenance.model), version, with_labels, store.entities(version), vocabulary
+        )
+    ]
     if extractor.config.compare_with_lexicon and provenance.extractor != "lexicon":
         lexicon = LexiconExtractor(vocabulary, extractor.config.max_mentions)
         baseline = extract_reports(with_labels["report"].to_list(), lexicon, store, vocabulary)
-        reports.insert(0, evaluate("lexicon", baseline.knowledge_version, with_labels, store.entities(baseline.knowledge_version), vocabulary))
+        reports.insert(
+            0,
+            evaluate(
+                "lexicon",
+                baseline.knowledge_version,
+                with_labels,
+                store.entities(baseline.knowledge_version),
+                vocabulary,
+            ),
+        )
     for report in reports:
         report.write(store.root / "quality", f"{source}-{report.knowledge_version}")
     return reports

@@ -59,8 +59,15 @@ def main(argv: list[str] | None = None) -> int:
     reports = records["report"].to_list()
     vocabulary = load_vocabulary()
     config = ExtractionConfig()
-    results: dict[str, object] = {"machine": _machine(), "command": " ".join(["python -m bench.extraction", *(argv or sys.argv[1:])])}
-    results["dedup"] = {"reports": len(reports), "distinct": len(set(records["report_key"])), "ratio": len(set(records["report_key"])) / len(reports)}
+    results: dict[str, object] = {
+        "machine": _machine(),
+        "command": " ".join(["python -m bench.extraction", *(argv or sys.argv[1:])]),
+    }
+    results["dedup"] = {
+        "reports": len(reports),
+        "distinct": len(set(records["report_key"])),
+        "ratio": len(set(records["report_key"])) / len(reports),
+    }
     print(f"dedup: {results['dedup']}", flush=True)
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -71,7 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         lexicon = LexiconExtractor(vocabulary, config.max_mentions)
         store = KnowledgeStore(Path(scratch) / "lexicon")
         run = extract_reports(reports, lexicon, store, vocabulary)
-        quality.append(evaluate("lexicon (baseline)", run.knowledge_version, records, store.entities(run.knowledge_version), vocabulary))
+        quality.append(
+            evaluate(
+                "lexicon (baseline)", run.knowledge_version, records, store.entities(run.knowledge_version), vocabulary
+            )
+        )
         runs["lexicon"] = _figures(run, store)
 
         model = resolve_model(config.model, home)
@@ -85,9 +96,19 @@ def main(argv: list[str] | None = None) -> int:
                 store = KnowledgeStore(Path(scratch) / name)
                 run = extract_reports(reports, extractor, store, vocabulary)
                 runs[f"llm {name}"] = _figures(run, store)
-                quality.append(evaluate(f"SmolLM2-135M, {name}", run.knowledge_version, records, store.entities(run.knowledge_version), vocabulary))
+                quality.append(
+                    evaluate(
+                        f"SmolLM2-135M, {name}",
+                        run.knowledge_version,
+                        records,
+                        store.entities(run.knowledge_version),
+                        vocabulary,
+                    )
+                )
                 print(f"{name}: {runs[f'llm {name}']}", flush=True)
-            results["serial_baseline"] = _serial(engine, load_prompt(DEFAULT_PROMPT), vocabulary, config, reports, args.serial_reports)
+            results["serial_baseline"] = _serial(
+                engine, load_prompt(DEFAULT_PROMPT), vocabulary, config, reports, args.serial_reports
+            )
             print(f"serial: {results['serial_baseline']}", flush=True)
         finally:
             engine.close()
@@ -110,7 +131,9 @@ def _records(root: Path) -> pl.DataFrame:
             "record_id": [r.record_id for r in refs],
             "report": [r.report or "" for r in refs],
             "report_key": [report_key(r.report) for r in refs],
-            "labels": [[{"system": l.system, "code": l.code, "score": l.score} for l in r.labels] for r in refs],
+            "labels": [
+                [{"system": label.system, "code": label.code, "score": label.score} for label in r.labels] for r in refs
+            ],
         }
     )
 
@@ -131,7 +154,9 @@ def _figures(run, store: KnowledgeStore) -> dict[str, object]:
     }
 
 
-def _serial(engine: VllmEngine, prompt, vocabulary, config: ExtractionConfig, reports: list[str], limit: int) -> dict[str, object]:
+def _serial(
+    engine: VllmEngine, prompt, vocabulary, config: ExtractionConfig, reports: list[str], limit: int
+) -> dict[str, object]:
     """The same extractor and engine, one report per request, duplicates included, no cache."""
     step = max(1, len(reports) // limit)
     sample = reports[::step][:limit]
@@ -151,8 +176,17 @@ def _serial(engine: VllmEngine, prompt, vocabulary, config: ExtractionConfig, re
 
 
 def _machine() -> dict[str, object]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), platform.processor())
-    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -164,7 +198,10 @@ def _machine() -> dict[str, object]:
 
 
 def _markdown(results: dict, quality: list[QualityReport]) -> str:
-    lines = ["| run | reports | distinct | s | reports/s | LLM requests | output tok/s | finish reasons | quarantined |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
+    lines = [
+        "| run | reports | distinct | s | reports/s | LLM requests | output tok/s | finish reasons | quarantined |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
     for name, r in results["runs"].items():
         reasons = ", ".join(f"{k}: {v}" for k, v in r["finish_reasons"].items()) or "-"
         lines.append(
@@ -172,8 +209,14 @@ def _markdown(results: dict, quality: list[QualityReport]) -> str:
             f"| {r['llm_requests']} | {r['output_tokens_per_s']} | {reasons} | {r['quarantined']} |"
         )
     s = results["serial_baseline"]
-    lines.append(f"| llm {DEFAULT_PROMPT.name}, one request at a time | {s['reports']} | - | {s['seconds']} | {s['reports_per_s']} | {s['llm_requests']} | {s['output_tokens_per_s']} | | |")
-    lines += ["", f"speed-up of dedup + batching + prefix caching over one request at a time: {results['speedup']}x", ""]
+    lines.append(
+        f"| llm {DEFAULT_PROMPT.name}, one request at a time | {s['reports']} | - | {s['seconds']} | {s['reports_per_s']} | {s['llm_requests']} | {s['output_tokens_per_s']} | | |"
+    )
+    lines += [
+        "",
+        f"speed-up of dedup + batching + prefix caching over one request at a time: {results['speedup']}x",
+        "",
+    ]
     return "\n".join(lines) + "\n" + quality_markdown(quality, top=30)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from kmerl.extraction import Extractor, ExtractionConfig, Vocabulary, open_extractor
+from kmerl.extraction import ExtractionConfig, Extractor, Vocabulary, open_extractor
 from pipeline.config import CONFIG
 
 

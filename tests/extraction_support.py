@@ -24,7 +24,9 @@ def ptbxl_records(ptbxl_root: Path) -> pl.DataFrame:
             "record_id": [r.record_id for r in refs],
             "report": [r.report or "" for r in refs],
             "report_key": [report_key(r.report) for r in refs],
-            "labels": [[{"system": l.system, "code": l.code, "score": l.score} for l in r.labels] for r in refs],
+            "labels": [
+                [{"system": label.system, "code": label.code, "score": label.score} for label in r.labels] for r in refs
+            ],
         }
     )
 

@@ -27,7 +27,9 @@ def test_report_knowledge_materializes_with_quality_and_audit_and_a_stable_data_
     with DagsterInstance.ephemeral() as instance:
         versions = []
         for _ in range(2):
-            result = materialize([ecg_signals, report_knowledge], partition_key="ptbxl", resources=resources, instance=instance)
+            result = materialize(
+                [ecg_signals, report_knowledge], partition_key="ptbxl", resources=resources, instance=instance
+            )
             assert result.success
             (event,) = result.asset_materializations_for_node("report_knowledge")
             versions.append(event.tags["dagster/data_version"])
@@ -40,7 +42,10 @@ def test_report_knowledge_materializes_with_quality_and_audit_and_a_stable_data_
     records = store.records(["ptbxl"])
     assert records.height == 500 and records["record_id"].str.starts_with("ptbxl/").all()
     joined = records.join(store.entities(metadata["knowledge_version"]), on="report_key")
-    assert joined.filter(pl.col("record_id") == "ptbxl/1")["entity_id"].sort().to_list() == ["low_qrs_voltage", "sinus_rhythm"]
+    assert joined.filter(pl.col("record_id") == "ptbxl/1")["entity_id"].sort().to_list() == [
+        "low_qrs_voltage",
+        "sinus_rhythm",
+    ]
     assert sorted(p.suffix for p in (tmp_path / "report_knowledge" / "quality").iterdir()) == [".md", ".parquet"]
     with duckdb.connect(metadata["audit_database"], read_only=True) as db:
         assert db.execute("SELECT count(*) FROM record_knowledge").fetchall() == [(500,)]

@@ -58,8 +58,13 @@ def test_real_reports_give_schema_valid_knowledge_and_a_rerun_calls_the_llm_zero
     for row in store.table("reports", run.knowledge_version).iter_rows(named=True):
         knowledge = schema.validate_json(row["knowledge_json"])
         candidates = {f.entity_id for f in lexicon.findings(row["report_text"])}
-        assert {m.entity_id for m in knowledge.mentions} == candidates  # the LLM decides statuses, never invents entities
-        assert all(m.status in STATUSES and fold(m.evidence).folded in fold(row["report_text"]).folded for m in knowledge.mentions)
+        assert {
+            m.entity_id for m in knowledge.mentions
+        } == candidates  # the LLM decides statuses, never invents entities
+        assert all(
+            m.status in STATUSES and fold(m.evidence).folded in fold(row["report_text"]).folded
+            for m in knowledge.mentions
+        )
         languages.add(knowledge.language)
     assert {"de", "en", "sv"} <= languages
     assert store.table("mentions", run.knowledge_version)["flag"].is_null().all()
@@ -87,7 +92,9 @@ def test_a_changed_prompt_re_extracts_under_a_new_version_and_the_old_one_stays(
     with duckdb.connect(str(audit), read_only=True) as db:
         versions = db.execute("SELECT knowledge_version, prompt_name FROM knowledge_versions ORDER BY 1").fetchall()
         assert {v for v, _ in versions} == {first.knowledge_version, second.knowledge_version}
-        diff = db.execute(f"SELECT change FROM diff_versions('{first.knowledge_version}', '{second.knowledge_version}')").fetchall()
+        diff = db.execute(
+            f"SELECT change FROM diff_versions('{first.knowledge_version}', '{second.knowledge_version}')"
+        ).fetchall()
         assert {change for (change,) in diff} <= {"status_changed"}  # same candidates: only statuses can move
 
 
@@ -105,8 +112,14 @@ def test_every_bad_input_is_accounted_for_and_valid(vllm_engine, tmp_path: Path)
     assert any("cut to its first 4000" in note for note in notes[key["long"]])
     assert [m.entity_id for m in knowledge[key["long"]].mentions] == ["sinus_rhythm", "normal_ecg"]
     assert INVALID_UTF8_NOTE in notes[key["non_utf8"]]
-    negated = {name: [(m.entity_id, m.evidence, m.status) for m in knowledge[key[name]].mentions] for name in ("negated_de", "negated_en")}
-    assert negated == {"negated_de": [("myocardial_infarction", "Infarkt", "absent")], "negated_en": [("myocardial_ischemia", "ischemia", "absent")]}
+    negated = {
+        name: [(m.entity_id, m.evidence, m.status) for m in knowledge[key[name]].mentions]
+        for name in ("negated_de", "negated_en")
+    }
+    assert negated == {
+        "negated_de": [("myocardial_infarction", "Infarkt", "absent")],
+        "negated_en": [("myocardial_ischemia", "ischemia", "absent")],
+    }
     mixed = knowledge[key["mixed"]]
     assert mixed.language == "mixed" and {m.entity_id for m in mixed.mentions} == {
         "sinus_rhythm", "left_axis_deviation", "left_ventricular_hypertrophy"
@@ -130,9 +143,13 @@ def test_free_form_json_strategy_is_validated_flagged_and_its_truncations_counte
     mentions = store.table("mentions", run.knowledge_version)
     entities = store.entities(run.knowledge_version)
     supported = mentions.filter(pl.col("flag").is_null()).select("report_key", "entity_id")
-    only_flagged = mentions.filter(pl.col("flag").is_not_null()).select("report_key", "entity_id").join(
-        supported, on=["report_key", "entity_id"], how="anti"
+    only_flagged = (
+        mentions.filter(pl.col("flag").is_not_null())
+        .select("report_key", "entity_id")
+        .join(supported, on=["report_key", "entity_id"], how="anti")
     )
     assert entities.join(only_flagged, on=["report_key", "entity_id"]).is_empty()  # no evidence, no entity
     for key, knowledge in store.knowledge(run.knowledge_version).items():
-        assert knowledge.rhythm is None or knowledge.rhythm in set(entities.filter(entities["report_key"] == key)["entity_id"])
+        assert knowledge.rhythm is None or knowledge.rhythm in set(
+            entities.filter(entities["report_key"] == key)["entity_id"]
+        )

@@ -90,10 +90,18 @@ def test_bad_inputs_through_the_lexicon_extractor_are_all_accounted_for(tmp_path
     assert {m.entity_id for m in knowledge[by_name["non_utf8"]].mentions} == {"sinus_rhythm", "normal_ecg"}
     long = knowledge[by_name["long"]]
     assert [m.entity_id for m in long.mentions] == ["sinus_rhythm", "normal_ecg"]  # once each, not 4000 times
-    assert [(m.entity_id, m.status) for m in knowledge[by_name["negated_de"]].mentions] == [("myocardial_infarction", "absent")]
-    assert [(m.entity_id, m.status) for m in knowledge[by_name["negated_en"]].mentions] == [("myocardial_ischemia", "absent")]
+    assert [(m.entity_id, m.status) for m in knowledge[by_name["negated_de"]].mentions] == [
+        ("myocardial_infarction", "absent")
+    ]
+    assert [(m.entity_id, m.status) for m in knowledge[by_name["negated_en"]].mentions] == [
+        ("myocardial_ischemia", "absent")
+    ]
     mixed = knowledge[by_name["mixed"]]
     assert mixed.language == "mixed" and mixed.rhythm == "sinus_rhythm" and mixed.heart_axis == "left"
-    assert {m.entity_id for m in mixed.mentions} == {"sinus_rhythm", "left_axis_deviation", "left_ventricular_hypertrophy"}
+    assert {m.entity_id for m in mixed.mentions} == {
+        "sinus_rhythm",
+        "left_axis_deviation",
+        "left_ventricular_hypertrophy",
+    }
     entities = store.entities(run.knowledge_version)
     assert entities.filter(entities["report_key"] == by_name["negated_de"])["status"].to_list() == ["absent"]

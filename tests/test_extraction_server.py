@@ -29,7 +29,9 @@ VOCABULARY = load_vocabulary()
 CONFIG = ExtractionConfig()
 
 
-def test_real_reports_through_the_openai_server_with_bounded_concurrency(vllm_server, ptbxl_root: Path, tmp_path: Path) -> None:
+def test_real_reports_through_the_openai_server_with_bounded_concurrency(
+    vllm_server, ptbxl_root: Path, tmp_path: Path
+) -> None:
     server = ServerConfig(url=vllm_server.base_url, concurrency=4)
     backend = OpenAIServerBackend(vllm_server.base_url, CONFIG.model, EMBEDDED_MODEL_ID, server)
     extractor = LlmExtractor(backend, load_prompt(DEFAULT_PROMPT), VOCABULARY, CONFIG)
@@ -51,10 +53,15 @@ def test_report_knowledge_materializes_through_the_server(vllm_server, llm_home:
     extractor = ExtractorResource(backend="server", server_url=vllm_server.base_url, home=str(llm_home))
     resources = {"storage": StorageResource(root=str(tmp_path)), "extractor": extractor}
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([ecg_signals, report_knowledge], partition_key="wfdb_samples", resources=resources, instance=instance)
+        result = materialize(
+            [ecg_signals, report_knowledge], partition_key="wfdb_samples", resources=resources, instance=instance
+        )
     assert result.success
     (event,) = result.asset_materializations_for_node("report_knowledge")
     metadata = {key: getattr(value, "value", value) for key, value in event.metadata.items()}
-    assert metadata["dagster/row_count"] == 2 and metadata["extracted"] + metadata["quarantined"] == metadata["distinct_reports"]
+    assert (
+        metadata["dagster/row_count"] == 2
+        and metadata["extracted"] + metadata["quarantined"] == metadata["distinct_reports"]
+    )
     assert metadata["model"] == EMBEDDED_MODEL_ID and metadata["knowledge_version"].startswith("llm-")
     assert KnowledgeStore(tmp_path / "report_knowledge").records(["wfdb_samples"]).height == 2

@@ -23,7 +23,9 @@ from kmerl.extraction.prompts import PromptError
 from kmerl.extraction.vocabulary import DEFAULT_VOCABULARY
 
 
-def test_every_scp_statement_and_challenge_snomed_code_maps_to_exactly_one_entity(ptbxl_root: Path, cinc_root: Path) -> None:
+def test_every_scp_statement_and_challenge_snomed_code_maps_to_exactly_one_entity(
+    ptbxl_root: Path, cinc_root: Path
+) -> None:
     vocabulary = load_vocabulary()
     scp = [row[""] for row in csv.DictReader((ptbxl_root / "scp_statements.csv").open())]
     snomed = [
@@ -44,7 +46,9 @@ def test_vocabulary_frame_has_what_the_model_stage_needs() -> None:
     vocabulary = load_vocabulary()
     frame = vocabulary.frame()
     assert frame.height == len(vocabulary.entities) and frame["entity_id"].is_unique().all()
-    assert {"entity_id", "name", "synonyms", "scp_codes", "snomed_codes", "synonyms_de", "synonyms_sv"} <= set(frame.columns)
+    assert {"entity_id", "name", "synonyms", "scp_codes", "snomed_codes", "synonyms_de", "synonyms_sv"} <= set(
+        frame.columns
+    )
     sinus = frame.filter(frame["entity_id"] == "sinus_rhythm").row(0, named=True)
     assert sinus["name"] == "sinus rhythm" and sinus["scp_codes"] == ["SR"] and "sinusrhythmus" in sinus["synonyms_de"]
 
@@ -71,7 +75,7 @@ def test_a_broken_vocabulary_file_is_rejected_naming_the_file(tmp_path: Path, ed
 
 def test_report_keys_ignore_case_and_spacing_but_not_words() -> None:
     assert report_key("Sinusrhythmus   normales EKG ") == report_key("sinusrhythmus normales ekg")
-    assert report_key("sinusrhythmus normales ekg".encode()) == report_key("sinusrhythmus normales ekg")
+    assert report_key(b"sinusrhythmus normales ekg") == report_key("sinusrhythmus normales ekg")
     assert report_key("sinusrhythmus normales ekg") != report_key("sinusrhythmus kein normales ekg")
     assert report_key(None) == report_key("") == report_key("   ")
     assert normalise_report("A\u0308b  \n c") == "äb c"  # NFC: a decomposed umlaut equals the composed one
@@ -94,7 +98,9 @@ def test_bundled_prompts_load_and_any_edit_changes_the_prompt_version(tmp_path: 
     shutil.copytree(DEFAULT_PROMPT, copy)
     config = ExtractionConfig(prompt=copy)
     before = describe_extractor(config).knowledge_version
-    assert before == describe_extractor(ExtractionConfig()).knowledge_version  # the folder's content counts, not its path
+    assert (
+        before == describe_extractor(ExtractionConfig()).knowledge_version
+    )  # the folder's content counts, not its path
     (copy / "system.md").write_text((copy / "system.md").read_text() + "\nBe brief.\n")
     after = describe_extractor(config).knowledge_version
     assert after != before

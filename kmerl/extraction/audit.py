@@ -22,7 +22,7 @@ _ASSERTED = "('present', 'uncertain')"
 
 _VIEWS = {
     # per (version, report, entity): the strongest status, as KnowledgeStore.entities returns it
-    "entities": f"""
+    "entities": """
         SELECT knowledge_version, report_key, entity_id,
                arg_min(status, CASE status WHEN 'present' THEN 0 WHEN 'uncertain' THEN 1 ELSE 2 END) AS status
         FROM mentions WHERE flag IS NULL GROUP BY ALL""",
@@ -100,11 +100,17 @@ def build_audit_database(store: KnowledgeStore, path: Path) -> Path:
 
 def _create_views(connection: duckdb.DuckDBPyConnection, store: KnowledgeStore) -> None:
     """Views over the files that exist; the dependent views only where their inputs do."""
-    present = {name for name in ("reports", "mentions", "quarantine", "records", "vocabulary", "provenance") if glob.glob(store.glob(name))}
+    present = {
+        name
+        for name in ("reports", "mentions", "quarantine", "records", "vocabulary", "provenance")
+        if glob.glob(store.glob(name))
+    }
     reader = {name: "read_parquet" for name in present} | {"provenance": "read_json_auto"}
     for name in sorted(present):
         view = "knowledge_versions" if name == "provenance" else name
-        connection.execute(f"CREATE VIEW {view} AS SELECT * FROM {reader[name]}({_quote(store.glob(name))}, union_by_name = true)")
+        connection.execute(
+            f"CREATE VIEW {view} AS SELECT * FROM {reader[name]}({_quote(store.glob(name))}, union_by_name = true)"
+        )
     if "reports" not in present:
         return
     for name, sql in _VIEWS.items():

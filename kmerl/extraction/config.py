@@ -38,7 +38,9 @@ class EngineConfig(BaseModel):
     max_model_len: int = Field(2048, gt=0)
     enforce_eager: bool = Field(True, description="CPU: loads in ~15 s instead of ~60 s at nearly the same speed.")
     enable_prefix_caching: bool = True
-    kv_cache_gib: float = Field(2.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE; without it the CPU engine asks for 92% of RAM.")
+    kv_cache_gib: float = Field(
+        2.0, gt=0, description="VLLM_CPU_KVCACHE_SPACE; without it the CPU engine asks for 92% of RAM."
+    )
     cpu_threads_bind: str = Field(
         default_factory=lambda: f"0-{(os.cpu_count() or 1) - 1}",
         description="VLLM_CPU_OMP_THREADS_BIND; the default binds every core (vLLM's own uses one).",
@@ -58,7 +60,9 @@ class ServerConfig(BaseModel):
     api_key: str = "EMPTY"
     concurrency: int = Field(16, gt=0, description="Requests in flight at once.")
     timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0, description="Retries with exponential back-off on connection errors, 408/429/5xx.")
+    max_retries: int = Field(
+        4, ge=0, description="Retries with exponential back-off on connection errors, 408/429/5xx."
+    )
 
 
 class ExtractionConfig(BaseModel):
@@ -73,8 +77,12 @@ class ExtractionConfig(BaseModel):
     server: ServerConfig = Field(default_factory=ServerConfig)
     max_mentions: int = Field(12, gt=0, description="Mentions kept per report (the JSON schema's list bound).")
     max_candidates: int = Field(24, gt=0, description="Candidate findings verified per report (verify prompts).")
-    max_report_chars: int = Field(4000, gt=0, description="Report text shown to the LLM (JSON prompts); longer is cut and noted.")
+    max_report_chars: int = Field(
+        4000, gt=0, description="Report text shown to the LLM (checklist, json); longer is cut and noted."
+    )
     context_chars: int = Field(200, gt=0, description="Report text around a candidate shown with it (verify prompts).")
     reports_per_part: int = Field(512, gt=0, description="Reports per stored part (the unit of restart).")
-    compare_with_lexicon: bool = Field(True, description="Also run the lexicon baseline, for the quality table and audits.")
+    compare_with_lexicon: bool = Field(
+        True, description="Also run the lexicon baseline, for the quality table and audits."
+    )
     progress_interval_s: float = Field(5.0, gt=0)

@@ -87,7 +87,9 @@ class LexiconExtractor:
         parameters: dict[str, object] = {"max_mentions": max_mentions}
         self.provenance = Provenance(
             extractor="lexicon",
-            prompt_version=stable_hash("lexicon", LEXICON_LOGIC_VERSION, vocabulary.content_hash, self.schema.version, parameters),
+            prompt_version=stable_hash(
+                "lexicon", LEXICON_LOGIC_VERSION, vocabulary.content_hash, self.schema.version, parameters
+            ),
             prompt_name=None,
             strategy="lexicon",
             model=None,

@@ -32,9 +32,13 @@ _UNCERTAIN_AFTER = re.compile(
     r"|cannot be (?:entirely |completely )?(?:excluded|ruled out)|can ?not be excluded|kan (?:ej|inte) uteslutas"
     r"|bor overvagas|overvags|\?)"
 )
-_NEGATION_AFTER = re.compile(r"^[\s,]*(?:is |are |wird |ist )?(?:ausgeschlossen|excluded|ruled out|not seen|nicht nachweisbar|ej pavisad|uteslutet)")
+_NEGATION_AFTER = re.compile(
+    r"^[\s,]*(?:is |are |wird |ist )?(?:ausgeschlossen|excluded|ruled out|not seen|nicht nachweisbar|ej pavisad|uteslutet)"
+)
 # Phrases that contain a negation word but negate nothing the vocabulary names.
-_PSEUDO_NEGATION = re.compile(r"alder ej bestamm?bar|ej bestamm?bar|not significantly changed|no change|nicht verandert|keine anderung")
+_PSEUDO_NEGATION = re.compile(
+    r"alder ej bestamm?bar|ej bestamm?bar|not significantly changed|no change|nicht verandert|keine anderung"
+)
 _COORDINATORS = frozenset("or and oder und eller och nor sowie".split())
 _SENTENCE_END = re.compile(r"\.(?=\s|$)|[;!?]")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -99,7 +103,9 @@ class Lexicon:
             sentence_end = next(e for e in sentence_ends if e >= end)
             previous = matches[index - 1] if index and matches[index - 1].end() > sentence_start else None
             window_start = previous.end() if previous else sentence_start
-            status = _status(f[window_start:start], f[end:sentence_end], found[-1].status if previous and found else None)
+            status = _status(
+                f[window_start:start], f[end:sentence_end], found[-1].status if previous and found else None
+            )
             found.append(self._finding(folded, match, status, f[end:sentence_end]))
         return found
 
@@ -184,7 +190,11 @@ def knowledge_from_findings(
     for finding in findings:
         first.setdefault((finding.entity_id, finding.status), finding)
     kept = list(first.values())
-    notes = (f"{len(kept) - max_mentions} mentions beyond the first {max_mentions} dropped",) if len(kept) > max_mentions else ()
+    notes = (
+        (f"{len(kept) - max_mentions} mentions beyond the first {max_mentions} dropped",)
+        if len(kept) > max_mentions
+        else ()
+    )
     mentions = tuple(
         Mention(entity_id=f.entity_id, status=f.status, leads=f.leads, evidence=f.evidence) for f in kept[:max_mentions]
     )

@@ -21,204 +21,37 @@ Three strategies, chosen by the prompt folder:
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.extraction.extractor import ExtractedReport, Provenance, QuarantinedReport, ReportOutcome, empty_report
-from kmerl.extraction.generation import Constraint, Generation, GenerationBackend, GenerationRequest, GenerationStats
-from kmerl.extraction.lexicon import Finding, Lexicon, detect_language
+from kmerl.extraction.generation import GenerationBackend, GenerationRequest, GenerationStats
+from kmerl.extraction.lexicon import Lexicon
 from kmerl.extraction.prompts import Prompt
-from kmerl.extraction.schema import SCHEMA_VERSION, STATUSES, KnowledgeSchema, Mention, ReportKnowledge
+from kmerl.extraction.schema import SCHEMA_VERSION, KnowledgeSchema, ReportKnowledge
+from kmerl.extraction.strategies import Item, Strategy, make_strategy
 from kmerl.extraction.text import PreparedReport
-from kmerl.extraction.validation import (
-    Failure,
-    QuarantineReason,
-    drop_unsupported_rhythm,
-    generation_failure,
-    mention_flags,
-    parse_choice,
-    parse_knowledge,
-)
+from kmerl.extraction.validation import Failure, drop_unsupported_rhythm, mention_flags
 from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
 
 # Bump when a code change alters what the LLM extractor produces for the same prompt and model.
 LLM_LOGIC_VERSION = "1"
-_SPACES = re.compile(r"\s+")
-
-
-@dataclass(frozen=True, slots=True)
-class _Item:
-    """One request's worth of a report: the prompt variables and what they are about."""
-
-    variables: dict[str, str]
-    finding: Finding | None = None  # verify: the one candidate asked about
-    candidates: tuple[Finding, ...] = ()  # checklist: every candidate of the report
-
-
-class _Strategy(Protocol):
-    max_tokens: int
-
-    def items(self, report: PreparedReport) -> tuple[list[_Item], tuple[str, ...]]: ...
-
-    def request_constraint(self, item: _Item) -> Constraint: ...
-
-    def parse(self, generation: Generation, item: _Item) -> Any: ...
-
-    def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge: ...
-
-
-class _Verify:
-    def __init__(self, lexicon: Lexicon, config: ExtractionConfig) -> None:
-        self.lexicon = lexicon
-        self.constraint = Constraint(choices=STATUSES)
-        self.max_tokens = config.sampling.max_tokens_choice
-        self.max_mentions = config.max_mentions
-        self.context_chars = config.context_chars
-
-    def items(self, report: PreparedReport) -> tuple[list[_Item], tuple[str, ...]]:
-        candidates, notes = _candidates(self.lexicon, report, self.max_mentions)
-        items = [
-            _Item(
-                {
-                    "context": self._context(report.text, f),
-                    "finding": self.lexicon.vocabulary.entity(f.entity_id).name,
-                    "evidence": _SPACES.sub(" ", f.evidence),
-                },
-                f,
-            )
-            for f in candidates
-        ]
-        return items, notes
-
-    def _context(self, text: str, finding: Finding) -> str:
-        # Short reports are shown whole, so the report's candidates share a cached prefix.
-        if len(text) <= self.context_chars:
-            return _SPACES.sub(" ", text).strip()
-        half = self.context_chars // 2
-        start, end = max(0, finding.start - half), min(len(text), finding.end + half)
-        return _SPACES.sub(" ", text[start:end]).strip()
-
-    def request_constraint(self, item: _Item) -> Constraint:
-        return self.constraint
-
-    def parse(self, generation: Generation, item: _Item) -> str | Failure:
-        return parse_choice(generation, STATUSES, self.max_tokens)
-
-    def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge:
-        decided = [(i.finding, status) for i, status in zip(items, answers, strict=True) if i.finding is not None]
-        return _verified_knowledge(self.lexicon, report, decided)
-
-
-class _Checklist:
-    def __init__(self, lexicon: Lexicon, config: ExtractionConfig) -> None:
-        self.lexicon = lexicon
-        self.max_tokens = config.sampling.max_tokens_json
-        self.max_mentions = config.max_mentions
-        self.max_report_chars = config.max_report_chars
-
-    def items(self, report: PreparedReport) -> tuple[list[_Item], tuple[str, ...]]:
-        candidates, notes = _candidates(self.lexicon, report, self.max_mentions)
-        if not candidates:
-            return [], notes
-        text = _SPACES.sub(" ", report.text).strip()
-        if len(text) > self.max_report_chars:
-            notes = (*notes, f"report cut to its first {self.max_report_chars} of {len(text)} characters for the LLM")
-            text = text[: self.max_report_chars]
-        findings = "\n".join(
-            f'- {f.entity_id}: {self.lexicon.vocabulary.entity(f.entity_id).name} (written "{_SPACES.sub(" ", f.evidence)}")'
-            for f in candidates
-        )
-        return [_Item({"report": text, "findings": findings}, candidates=tuple(candidates))], notes
-
-    def request_constraint(self, item: _Item) -> Constraint:
-        properties = {f.entity_id: {"enum": list(STATUSES)} for f in item.candidates}
-        return Constraint(
-            json_schema={"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
-        )
-
-    def parse(self, generation: Generation, item: _Item) -> dict[str, str] | Failure:
-        if failure := generation_failure(generation, self.max_tokens):
-            return failure
-        try:
-            answer = json.loads(generation.text)
-        except json.JSONDecodeError as error:
-            return Failure(QuarantineReason.INVALID_JSON, str(error))
-        expected = {f.entity_id for f in item.candidates}
-        if not isinstance(answer, dict) or set(answer) != expected or not all(v in STATUSES for v in answer.values()):
-            return Failure(QuarantineReason.SCHEMA_VIOLATION, f"expected a status for each of {sorted(expected)}")
-        return answer
-
-    def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge:
-        decided = [(f, answer[f.entity_id]) for item, answer in zip(items, answers, strict=True) for f in item.candidates]
-        return _verified_knowledge(self.lexicon, report, decided)
-
-
-def _candidates(lexicon: Lexicon, report: PreparedReport, limit: int) -> tuple[list[Finding], tuple[str, ...]]:
-    """The lexicon's findings, one per entity (first occurrence), at most ``limit``."""
-    first: dict[str, Finding] = {}
-    for finding in lexicon.findings(report.text):
-        first.setdefault(finding.entity_id, finding)
-    candidates = list(first.values())
-    notes: tuple[str, ...] = ()
-    if len(candidates) > limit:
-        notes = (f"{len(candidates) - limit} candidate findings beyond the first {limit} not verified",)
-    return candidates[:limit], notes
-
-
-def _verified_knowledge(lexicon: Lexicon, report: PreparedReport, decided: list[tuple[Finding, str]]) -> ReportKnowledge:
-    mentions = tuple(
-        Mention(entity_id=f.entity_id, status=status, leads=f.leads, evidence=f.evidence) for f, status in decided  # type: ignore[arg-type]
-    )
-    rhythm_ids = set(lexicon.vocabulary.ids_in("rhythm"))
-    return ReportKnowledge(
-        language=detect_language(report.text),
-        rhythm=next((m.entity_id for m in mentions if m.status == "present" and m.entity_id in rhythm_ids), None),
-        heart_axis=lexicon.heart_axis(report.text),
-        mentions=mentions,
-    )
-
-
-class _Json:
-    def __init__(self, schema: KnowledgeSchema, config: ExtractionConfig) -> None:
-        self.schema = schema
-        self.constraint = Constraint(json_schema=schema.json_schema)
-        self.max_tokens = config.sampling.max_tokens_json
-        self.max_report_chars = config.max_report_chars
-
-    def items(self, report: PreparedReport) -> tuple[list[_Item], tuple[str, ...]]:
-        text = report.text
-        notes = ()
-        if len(text) > self.max_report_chars:
-            notes = (f"report cut to its first {self.max_report_chars} of {len(text)} characters for the LLM",)
-            text = text[: self.max_report_chars]
-        return [_Item({"report": text})], notes
-
-    def request_constraint(self, item: _Item) -> Constraint:
-        return self.constraint
-
-    def parse(self, generation: Generation, item: _Item) -> ReportKnowledge | Failure:
-        return parse_knowledge(generation, self.schema, self.max_tokens)
-
-    def assemble(self, report: PreparedReport, items: list[_Item], answers: list[Any]) -> ReportKnowledge:
-        return answers[0]
 
 
 class LlmExtractor:
     """Knowledge from an LLM backend under one prompt; see the module docstring."""
 
-    def __init__(self, backend: GenerationBackend, prompt: Prompt, vocabulary: Vocabulary, config: ExtractionConfig) -> None:
+    def __init__(
+        self, backend: GenerationBackend, prompt: Prompt, vocabulary: Vocabulary, config: ExtractionConfig
+    ) -> None:
         self.backend = backend
         self.prompt = prompt
         self.config = config
         self.schema = KnowledgeSchema(vocabulary, config.max_mentions)
-        lexicon = Lexicon(vocabulary)
-        strategies = {"verify": _Verify, "checklist": _Checklist}
-        self.strategy: _Strategy = strategies[prompt.strategy](lexicon, config) if prompt.strategy in strategies else _Json(self.schema, config)
+        self.strategy: Strategy = make_strategy(prompt.strategy, Lexicon(vocabulary), self.schema, config)
         self.provenance = llm_provenance(prompt, vocabulary, self.schema, backend.model_id, config)
 
     @property
@@ -246,9 +79,11 @@ class LlmExtractor:
                     state.answers[key] = parsed
                     state.failures.pop(key, None)
             pending = retry
-        return [self._outcome(r, report, *plan, state) for r, (report, plan) in enumerate(zip(reports, plans, strict=True))]
+        return [
+            self._outcome(r, report, *plan, state) for r, (report, plan) in enumerate(zip(reports, plans, strict=True))
+        ]
 
-    def _request(self, item: _Item, attempt: int) -> GenerationRequest:
+    def _request(self, item: Item, attempt: int) -> GenerationRequest:
         sampling = self.config.sampling
         return GenerationRequest(
             messages=tuple(self.prompt.messages(item.variables)),
@@ -259,7 +94,7 @@ class LlmExtractor:
         )
 
     def _outcome(
-        self, index: int, report: PreparedReport, items: list[_Item], notes: tuple[str, ...], state: _BatchState
+        self, index: int, report: PreparedReport, items: list[Item], notes: tuple[str, ...], state: _BatchState
     ) -> ReportOutcome:
         if report.is_blank:
             return empty_report(report)
@@ -273,7 +108,9 @@ class LlmExtractor:
         knowledge = self.schema.validate(self.strategy.assemble(report, items, answers))
         flags = mention_flags(knowledge, report.text)
         knowledge, dropped = drop_unsupported_rhythm(knowledge, flags)
-        return ExtractedReport(report, knowledge, flags, (*report.notes, *notes, *dropped), _raw(items, answers), attempts)
+        return ExtractedReport(
+            report, knowledge, flags, (*report.notes, *notes, *dropped), _raw(items, answers), attempts
+        )
 
 
 @dataclass(slots=True)
@@ -283,7 +120,7 @@ class _BatchState:
     tries: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
-def _raw(items: list[_Item], answers: list[Any]) -> str:
+def _raw(items: list[Item], answers: list[Any]) -> str:
     if len(items) == 1 and isinstance(answers[0], ReportKnowledge):
         return answers[0].model_dump_json()
     return "\n".join(f"{i.finding.entity_id if i.finding else '?'}={a}" for i, a in zip(items, answers, strict=True))
@@ -300,7 +137,9 @@ def llm_provenance(
         "max_report_chars": config.max_report_chars,
         "context_chars": config.context_chars,
     }
-    version = stable_hash("llm", LLM_LOGIC_VERSION, prompt, schema.version, vocabulary.content_hash, model_id, parameters)
+    version = stable_hash(
+        "llm", LLM_LOGIC_VERSION, prompt, schema.version, vocabulary.content_hash, model_id, parameters
+    )
     return Provenance(
         extractor="llm",
         prompt_version=version,

@@ -78,7 +78,9 @@ class OpenAIServerBackend:
         constraint: dict[str, Any]
         if request.constraint.json_schema is not None:
             schema = request.constraint.json_schema
-            constraint = {"response_format": {"type": "json_schema", "json_schema": {"name": "knowledge", "schema": schema}}}
+            constraint = {
+                "response_format": {"type": "json_schema", "json_schema": {"name": "knowledge", "schema": schema}}
+            }
         else:
             constraint = {"extra_body": {"structured_outputs": {"choice": list(request.constraint.choices or ())}}}
         try:
@@ -106,7 +108,13 @@ class VllmServer:
     """
 
     def __init__(
-        self, model_path: str, served_model: str, engine: EngineConfig, home: Path, log_file: Path, port: int | None = None
+        self,
+        model_path: str,
+        served_model: str,
+        engine: EngineConfig,
+        home: Path,
+        log_file: Path,
+        port: int | None = None,
     ) -> None:
         self.port = port or _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"

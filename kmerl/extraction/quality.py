@@ -31,7 +31,9 @@ class QualityReport:
     def write(self, folder: Path, stem: str) -> tuple[Path, Path]:
         """``<stem>.parquet`` (per entity) and ``<stem>.md`` (summary + table)."""
         parquet, markdown = folder / f"{stem}.parquet", folder / f"{stem}.md"
-        frame = self.per_entity.with_columns(pl.lit(self.name).alias("extractor"), pl.lit(self.knowledge_version).alias("knowledge_version"))
+        frame = self.per_entity.with_columns(
+            pl.lit(self.name).alias("extractor"), pl.lit(self.knowledge_version).alias("knowledge_version")
+        )
         with atomic_path(parquet) as temp:
             frame.write_parquet(temp)
         write_text_atomic(markdown, quality_markdown([self]))

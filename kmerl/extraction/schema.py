@@ -63,9 +63,7 @@ class KnowledgeSchema:
         self.max_mentions = max_mentions
         entity_id = Literal[vocabulary.ids]  # type: ignore[valid-type]
         rhythm_id = Literal[vocabulary.ids_in("rhythm")]  # type: ignore[valid-type]
-        self.mention_model: type[Mention] = create_model(
-            "Mention", __base__=Mention, entity_id=(entity_id, ...)
-        )
+        self.mention_model: type[Mention] = create_model("Mention", __base__=Mention, entity_id=(entity_id, ...))
         self.report_model: type[ReportKnowledge] = create_model(
             "ReportKnowledge",
             __base__=ReportKnowledge,

@@ -134,7 +134,9 @@ class KnowledgeStore:
             write_text_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
         vocabulary_file = self.root / "vocabulary" / f"{vocabulary.version}-{vocabulary.content_hash}.parquet"
         if not vocabulary_file.exists():
-            frame = vocabulary.frame().with_columns(pl.lit(f"{vocabulary.version}/{vocabulary.content_hash}").alias("vocabulary_version"))
+            frame = vocabulary.frame().with_columns(
+                pl.lit(f"{vocabulary.version}/{vocabulary.content_hash}").alias("vocabulary_version")
+            )
             with atomic_path(vocabulary_file) as temp:
                 frame.write_parquet(temp)
 
@@ -148,7 +150,9 @@ class KnowledgeStore:
         tables = _rows(provenance, vocabulary, outcomes, now)
         with atomic_directory(self.version_dir(version) / "parts" / key, staging) as folder:
             for name, rows in tables.items():
-                pq.write_table(pa.Table.from_pylist(rows, schema=TABLES[name]), folder / f"{name}.parquet", compression="zstd")
+                pq.write_table(
+                    pa.Table.from_pylist(rows, schema=TABLES[name]), folder / f"{name}.parquet", compression="zstd"
+                )
         return key
 
     def write_records(self, source: str, records: pl.DataFrame) -> Path:

@@ -44,7 +44,9 @@ def generation_failure(generation: Generation, max_tokens: int) -> Failure | Non
     if generation.error is not None:
         return Failure(QuarantineReason.BACKEND_ERROR, generation.error)
     if generation.finish_reason == "length":
-        return Failure(QuarantineReason.TRUNCATED_OUTPUT, f"stopped at max_tokens={max_tokens} before the answer was complete")
+        return Failure(
+            QuarantineReason.TRUNCATED_OUTPUT, f"stopped at max_tokens={max_tokens} before the answer was complete"
+        )
     return None
 
 
@@ -91,7 +93,9 @@ def drop_unsupported_rhythm(
 ) -> tuple[ReportKnowledge, tuple[str, ...]]:
     """The report-level rhythm must be one of the report's present mentions with evidence;
     an LLM that names a rhythm the text does not state loses it (and it is noted)."""
-    supported = {m.entity_id for m, flag in zip(knowledge.mentions, flags, strict=True) if flag is None and m.status == "present"}
+    supported = {
+        m.entity_id for m, flag in zip(knowledge.mentions, flags, strict=True) if flag is None and m.status == "present"
+    }
     if knowledge.rhythm is None or knowledge.rhythm in supported:
         return knowledge, ()
     note = f"rhythm {knowledge.rhythm!r} dropped: no present mention with evidence in the report"

@@ -74,7 +74,11 @@ class VllmEngine:
         ]
         outputs = self._llm.chat([list(r.messages) for r in requests], params, use_tqdm=False)
         generations = [
-            Generation(text=o.outputs[0].text, finish_reason=o.outputs[0].finish_reason, output_tokens=len(o.outputs[0].token_ids))
+            Generation(
+                text=o.outputs[0].text,
+                finish_reason=o.outputs[0].finish_reason,
+                output_tokens=len(o.outputs[0].token_ids),
+            )
             for o in outputs
         ]
         self.stats.record(generations)

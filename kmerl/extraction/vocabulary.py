@@ -71,7 +71,9 @@ class Vocabulary(BaseModel):
         ids = [entity.entity_id for entity in self.entities]
         _no_repeats(ids, "entity ids")
         for system in ("scp", "snomed"):
-            _no_repeats([c for e in self.entities for c in getattr(e.codes, system)], f"{system} codes (one entity per code)")
+            _no_repeats(
+                [c for e in self.entities for c in getattr(e.codes, system)], f"{system} codes (one entity per code)"
+            )
         known = set(ids)
         for entity in self.entities:
             if entity.broader is not None and entity.broader not in known:
