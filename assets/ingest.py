@@ -30,8 +30,8 @@ from kmerl.sources.fingerprint import fingerprint_archive
 from kmerl.store import SignalStore, SourceLayout, StoreManifest
 from kmerl.store.schema import signal_schema
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
+from pipeline.partitions import PIPELINE_GROUP, source_partitions
 from pipeline.metadata import DATA_VERSION_TAG, counts_markdown, png_markdown, table_schema
-from pipeline.partitions import source_partitions
 from pipeline.resources import StorageResource
 
 RAW_ARCHIVES = AssetKey("raw_ecg_archives")
@@ -41,7 +41,7 @@ ECG_SIGNALS = AssetKey("ecg_signals")
 def definitions(config: KmerlConfig) -> Definitions:
     partitions = source_partitions(config)
 
-    @observable_source_asset(key=RAW_ARCHIVES, partitions_def=partitions, group_name="ingest")
+    @observable_source_asset(key=RAW_ARCHIVES, partitions_def=partitions, group_name=PIPELINE_GROUP)
     def raw_ecg_archives() -> DataVersionsByPartition:
         """The archives as they sit on disk; their data version hashes the file manifest."""
         versions = {}
@@ -56,7 +56,7 @@ def definitions(config: KmerlConfig) -> Definitions:
         partitions_def=partitions,
         code_version=config.ingest.code_version,
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
-        group_name="ingest",
+        group_name=PIPELINE_GROUP,
         kinds={"parquet", "wfdb"},
         check_specs=[
             AssetCheckSpec("record_accounting", asset=ECG_SIGNALS, description="records listed == ingested + quarantined"),

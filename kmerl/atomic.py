@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -80,3 +81,47 @@ def _abandoned(temp: Path) -> bool:
     except FileNotFoundError:
         return False  # renamed into place or removed meanwhile
     return True
+
+
+@contextmanager
+def atomic_directory(path: Path, staging: Path) -> Iterator[Path]:
+    """Yield an empty folder under ``staging``; on success rename it to ``path``.
+
+    ``staging`` must be on the same file system and outside any glob readers
+    use, so a half-written folder is never read. While writing, this process
+    holds a lock inside the folder (see :func:`remove_stale_directories`). If
+    ``path`` already exists, it was written by an identical earlier run and is
+    kept.
+    """
+    staging.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = staging / f"{path.name}{TEMP_MARKER}{uuid.uuid4().hex[:12]}"
+    temp.mkdir()
+    lock = temp / _DIRECTORY_LOCK
+    try:
+        with lock.open("wb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            yield temp
+            try:
+                os.rename(temp, path)  # the lock travels along and is removed below
+            except OSError:
+                if not path.is_dir():
+                    raise
+        (path / _DIRECTORY_LOCK).unlink(missing_ok=True)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def remove_stale_directories(staging: Path) -> int:
+    """Delete folders left in ``staging`` by killed writers; return how many."""
+    if not staging.exists():
+        return 0
+    removed = 0
+    for folder in staging.iterdir():
+        if folder.is_dir() and TEMP_MARKER in folder.name and _abandoned(folder / _DIRECTORY_LOCK):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+_DIRECTORY_LOCK = ".writer.lock"

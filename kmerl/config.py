@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from kmerl.extraction.config import ExtractionConfig
 from kmerl.ingest.config import IngestConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
 from kmerl.storage import store_path
@@ -31,6 +32,19 @@ def sample_sources() -> list[SourceConfig]:
     ]
 
 
+class CheckConfig(BaseModel):
+    """Thresholds of the asset checks."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_extraction_validity: float = Field(
+        0.95, ge=0, le=1, description="Share of distinct reports that must extract without quarantine."
+    )
+    min_label_f1: float = Field(
+        0.6, ge=0, le=1, description="Micro F1 against cardiologist labels below which the check warns."
+    )
+
+
 class OrchestrationConfig(BaseModel):
     """How the orchestrator schedules work on this deployment."""
 
@@ -40,6 +54,7 @@ class OrchestrationConfig(BaseModel):
     evaluation_interval_seconds: int = Field(30, gt=0, description="How often automation conditions are evaluated.")
     refresh_cron: str = Field("0 3 * * *", description="When the nightly refresh catches anything stale.")
     max_concurrent_steps: int = Field(2, gt=0, description="Steps a run executes at once (multiprocess executor).")
+    checks: CheckConfig = Field(default_factory=CheckConfig)
 
 
 class KmerlConfig(BaseSettings):
@@ -51,6 +66,7 @@ class KmerlConfig(BaseSettings):
     )
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @field_validator("home")

@@ -16,34 +16,54 @@ from dagster import (
     schedule,
 )
 
-from assets import ingest
+from assets import extraction, ingest
 from kmerl.config import KmerlConfig
+from kmerl.storage import is_local
 from pipeline.automation import automation_sensor
-from pipeline.resources import StorageResource
+from pipeline.resources import AuditDatabaseResource, ExtractorResource, StorageResource
 
 INGEST_JOB = "ingest_sources"
+EXTRACT_JOB = "extract_knowledge"
+PER_SOURCE_JOB = "per_source"
 
 
 def build_definitions(config: KmerlConfig) -> Definitions:
     ingest_job = define_asset_job(
         INGEST_JOB,
         selection=AssetSelection.assets(ingest.ECG_SIGNALS),
-        description="Ingest one source archive into the signal store.",
+        description="Ingest one source (or slice) into the signal store.",
+    )
+    extract_job = define_asset_job(
+        EXTRACT_JOB,
+        selection=AssetSelection.assets(extraction.REPORT_KNOWLEDGE),
+        description="Re-extract one source's reports (after a prompt or model change).",
+    )
+    per_source_job = define_asset_job(
+        PER_SOURCE_JOB,
+        selection=AssetSelection.assets(ingest.ECG_SIGNALS, extraction.REPORT_KNOWLEDGE),
+        description="Ingest one source (or slice) and extract the knowledge in its reports.",
     )
 
-    @schedule(job=ingest_job, cron_schedule=config.orchestration.refresh_cron, name="nightly_refresh")
+    @schedule(job=per_source_job, cron_schedule=config.orchestration.refresh_cron, name="nightly_refresh")
     def nightly_refresh(context: ScheduleEvaluationContext) -> list[RunRequest]:
         """Re-run every per-source stage. Unchanged inputs are reused (content-addressed
         shards, extraction cache), so this only does the work something stale needs."""
         return [RunRequest(run_key=key, partition_key=key) for key in config.partition_keys]
 
+    knowledge_dir = config.store_root / "report_knowledge"
+    audit_file = (knowledge_dir if is_local(knowledge_dir) else config.home) / "audit.duckdb"
     return Definitions.merge(
         ingest.definitions(config),
+        extraction.definitions(config),
         Definitions(
-            jobs=[ingest_job],
+            jobs=[ingest_job, extract_job, per_source_job],
             schedules=[nightly_refresh],
             sensors=[automation_sensor(config.orchestration.evaluation_interval_seconds)],
-            resources={"storage": StorageResource(root=str(config.store_root))},
+            resources={
+                "storage": StorageResource(root=str(config.store_root)),
+                "extractor": ExtractorResource.from_config(config.extraction, config.home),
+                "audit": AuditDatabaseResource(path=str(audit_file)),
+            },
             executor=multiprocess_executor.configured({"max_concurrent": config.orchestration.max_concurrent_steps}),
         ),
     )

@@ -6,6 +6,9 @@ from dagster import StaticPartitionsDefinition
 
 from kmerl.config import KmerlConfig
 
+# One group: the whole pipeline reads as one asset graph, stage after stage.
+PIPELINE_GROUP = "kmerl"
+
 
 def source_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
     """One partition per configured source (per slice of a sliced one), so a backfill

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from kmerl.config import KmerlConfig
 
+if TYPE_CHECKING:
+    from dagster import ExecuteInProcessResult
 
 # Progress lines, not Dagster's per-event debug stream (the UI keeps the full log).
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -24,28 +27,39 @@ def main() -> int:
 
     from dagster import DagsterInstance
 
-    from pipeline.definitions import INGEST_JOB, build_definitions
+    from pipeline.definitions import PER_SOURCE_JOB, build_definitions
 
     instance = DagsterInstance.get()
-    job = build_definitions(config).resolve_job_def(INGEST_JOB)
+    defs = build_definitions(config)
     failed = []
     for partition in config.partition_keys:
-        result = job.execute_in_process(
+        result = defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(
             partition_key=partition, instance=instance, raise_on_error=False, run_config=_QUIET
         )
         if not result.success:
             failed.append(partition)
             continue
-        (materialization,) = result.asset_materializations_for_node("ecg_signals")
-        meta = {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
-        print(
-            f"{partition}: {meta['records_in']} records -> {meta['dagster/row_count']} ingested, "
-            f"{meta['quarantined']} quarantined (run {result.run_id})"
-        )
+        print(_summary(partition, result))
     if failed:
         print(f"failed partitions: {failed}", file=sys.stderr)
         return 1
     return 0
+
+
+def _summary(partition: str, result: ExecuteInProcessResult) -> str:
+    signals = _metadata(result, "ecg_signals")
+    knowledge = _metadata(result, "report_knowledge")
+    return (
+        f"{partition}: {signals['records_in']} records -> {signals['dagster/row_count']} ingested, "
+        f"{signals['quarantined']} quarantined; {knowledge['distinct_reports']} distinct reports -> "
+        f"{knowledge['extracted']} extracted, {knowledge['cached']} cached, {knowledge['quarantined']} quarantined "
+        f"({knowledge['model']})"
+    )
+
+
+def _metadata(result: ExecuteInProcessResult, node: str) -> dict[str, object]:
+    (materialization,) = result.asset_materializations_for_node(node)
+    return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
 
 
 if __name__ == "__main__":

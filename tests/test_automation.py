@@ -12,12 +12,14 @@ from dagster import (
     instance_for_test,
 )
 
+from assets.extraction import REPORT_KNOWLEDGE
 from assets.ingest import ECG_SIGNALS
 from kmerl.config import KmerlConfig
+from kmerl.extraction import ExtractionConfig
 from kmerl.ingest import IngestConfig
 from kmerl.preprocess import PreprocessConfig
 from kmerl.sources import WfdbFolderSource
-from pipeline.definitions import INGEST_JOB, build_definitions
+from pipeline.definitions import PER_SOURCE_JOB, build_definitions
 from tests.archives import copy_record
 
 
@@ -32,6 +34,7 @@ def _config(home: Path, archive: Path, target_fs: int = 100) -> KmerlConfig:
         home=home,
         sources=[WfdbFolderSource(name="samples", root=archive)],
         ingest=IngestConfig(workers=1, preprocess=PreprocessConfig(target_fs=target_fs)),
+        extraction=ExtractionConfig(backend="lexicon"),
     )
 
 
@@ -50,8 +53,9 @@ def test_new_raw_files_and_code_changes_trigger_ingest_and_nothing_else_does(
     instance.report_runless_asset_event(first.asset_events[0])
     evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
     assert evaluation.get_requested_partitions(ECG_SIGNALS) == {"samples"}
+    assert evaluation.get_requested_partitions(REPORT_KNOWLEDGE) == {"samples"}  # the cascade, in the same run
 
-    defs.resolve_job_def(INGEST_JOB).execute_in_process(partition_key="samples", instance=instance)
+    defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(partition_key="samples", instance=instance)
     evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
     assert evaluation.total_requested == 0
 
@@ -65,7 +69,7 @@ def test_new_raw_files_and_code_changes_trigger_ingest_and_nothing_else_does(
     evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
     assert evaluation.get_requested_partitions(ECG_SIGNALS) == {"samples"}
 
-    defs.resolve_job_def(INGEST_JOB).execute_in_process(partition_key="samples", instance=instance)
+    defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(partition_key="samples", instance=instance)
     evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
     assert evaluation.total_requested == 0
 

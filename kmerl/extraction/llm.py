@@ -1,0 +1,152 @@
+"""The LLM extractor: prompts rendered per report, sent in batches to a backend,
+answers validated, invalid ones retried, then quarantined.
+
+Three strategies, chosen by the prompt folder:
+
+``checklist``
+    The lexicon proposes candidate findings (entity + evidence span); the LLM
+    fills one fixed-shape JSON object per report, ``{"<entity_id>": status}``,
+    keys given, each value constrained to present / absent / uncertain. The
+    shape is fixed, so even a 135M model stops, and no entity can appear
+    without evidence in the text. Like the paper's verification pass, it cannot
+    add findings the lexicon did not propose.
+``verify``
+    The same candidates, one request each, decoding constrained to the three
+    words (a ``choice`` constraint): simpler for the model, more requests.
+``json``
+    The LLM writes the whole report's knowledge as JSON constrained by the
+    schema (entity-id enum, bounded list). It can find what the lexicon misses,
+    but small models repeat items until the token budget runs out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kmerl.extraction.config import ExtractionConfig
+from kmerl.extraction.extractor import ExtractedReport, Provenance, QuarantinedReport, ReportOutcome, empty_report
+from kmerl.extraction.generation import GenerationBackend, GenerationRequest, GenerationStats
+from kmerl.extraction.lexicon import Lexicon
+from kmerl.extraction.prompts import Prompt
+from kmerl.extraction.schema import SCHEMA_VERSION, KnowledgeSchema, ReportKnowledge
+from kmerl.extraction.strategies import Item, Strategy, make_strategy
+from kmerl.extraction.text import PreparedReport
+from kmerl.extraction.validation import Failure, drop_unsupported_rhythm, mention_flags
+from kmerl.extraction.vocabulary import Vocabulary
+from kmerl.hashing import stable_hash
+
+# Bump when a code change alters what the LLM extractor produces for the same prompt and model.
+LLM_LOGIC_VERSION = "1"
+
+
+class LlmExtractor:
+    """Knowledge from an LLM backend under one prompt; see the module docstring."""
+
+    def __init__(
+        self, backend: GenerationBackend, prompt: Prompt, vocabulary: Vocabulary, config: ExtractionConfig
+    ) -> None:
+        self.backend = backend
+        self.prompt = prompt
+        self.config = config
+        self.schema = KnowledgeSchema(vocabulary, config.max_mentions)
+        self.strategy: Strategy = make_strategy(prompt.strategy, Lexicon(vocabulary), self.schema, config)
+        self.provenance = llm_provenance(prompt, vocabulary, self.schema, backend.model_id, config)
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self.backend.stats
+
+    def extract(self, reports: Sequence[PreparedReport]) -> list[ReportOutcome]:
+        """All requests of the batch go to the backend together; invalid answers are
+        re-asked (seeded sampling) up to ``retries`` times, again together."""
+        plans = [self.strategy.items(r) if not r.is_blank else ([], ()) for r in reports]
+        state = _BatchState()
+        pending = [(r, i) for r, (items, _) in enumerate(plans) for i in range(len(items))]
+        for attempt in range(self.config.sampling.retries + 1):
+            if not pending:
+                break
+            requests = [self._request(plans[r][0][i], attempt) for r, i in pending]
+            retry = []
+            for key, generation in zip(pending, self.backend.generate(requests), strict=True):
+                state.tries[key] = attempt + 1
+                parsed = self.strategy.parse(generation, plans[key[0]][0][key[1]])
+                if isinstance(parsed, Failure):
+                    state.failures[key] = (parsed, generation.text)
+                    retry.append(key)
+                else:
+                    state.answers[key] = parsed
+                    state.failures.pop(key, None)
+            pending = retry
+        return [
+            self._outcome(r, report, *plan, state) for r, (report, plan) in enumerate(zip(reports, plans, strict=True))
+        ]
+
+    def _request(self, item: Item, attempt: int) -> GenerationRequest:
+        sampling = self.config.sampling
+        return GenerationRequest(
+            messages=tuple(self.prompt.messages(item.variables)),
+            constraint=self.strategy.request_constraint(item),
+            max_tokens=self.strategy.max_tokens,
+            temperature=sampling.temperature if attempt == 0 else sampling.retry_temperature,
+            seed=sampling.seed + attempt,
+        )
+
+    def _outcome(
+        self, index: int, report: PreparedReport, items: list[Item], notes: tuple[str, ...], state: _BatchState
+    ) -> ReportOutcome:
+        if report.is_blank:
+            return empty_report(report)
+        keys = [(index, i) for i in range(len(items))]
+        attempts = max((state.tries[key] for key in keys), default=0)
+        for key in keys:
+            if key in state.failures:
+                failure, raw = state.failures[key]
+                return QuarantinedReport(report, failure.reason, f"{report.key}: {failure.detail}", raw, attempts)
+        answers = [state.answers[key] for key in keys]
+        knowledge = self.schema.validate(self.strategy.assemble(report, items, answers))
+        flags = mention_flags(knowledge, report.text)
+        knowledge, dropped = drop_unsupported_rhythm(knowledge, flags)
+        return ExtractedReport(
+            report, knowledge, flags, (*report.notes, *notes, *dropped), _raw(items, answers), attempts
+        )
+
+
+@dataclass(slots=True)
+class _BatchState:
+    answers: dict[tuple[int, int], Any] = field(default_factory=dict)
+    failures: dict[tuple[int, int], tuple[Failure, str]] = field(default_factory=dict)
+    tries: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+def _raw(items: list[Item], answers: list[Any]) -> str:
+    if len(items) == 1 and isinstance(answers[0], ReportKnowledge):
+        return answers[0].model_dump_json()
+    return "\n".join(f"{i.finding.entity_id if i.finding else '?'}={a}" for i, a in zip(items, answers, strict=True))
+
+
+def llm_provenance(
+    prompt: Prompt, vocabulary: Vocabulary, schema: KnowledgeSchema, model_id: str, config: ExtractionConfig
+) -> Provenance:
+    """The prompt version: a hash of the template, examples, schema, vocabulary,
+    model and sampling parameters, and the strategy's own parameters."""
+    parameters: dict[str, object] = {
+        "sampling": config.sampling.model_dump(),
+        "max_mentions": config.max_mentions,
+        "max_report_chars": config.max_report_chars,
+        "context_chars": config.context_chars,
+    }
+    version = stable_hash(
+        "llm", LLM_LOGIC_VERSION, prompt, schema.version, vocabulary.content_hash, model_id, parameters
+    )
+    return Provenance(
+        extractor="llm",
+        prompt_version=version,
+        prompt_name=prompt.name,
+        strategy=prompt.strategy,
+        model=model_id,
+        schema_version=f"{SCHEMA_VERSION}/{schema.version}",
+        vocabulary_version=f"{vocabulary.version}/{vocabulary.content_hash}",
+        parameters=parameters,
+    )

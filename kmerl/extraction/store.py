@@ -1,0 +1,292 @@
+"""The knowledge store: Parquet, one row per report and one per mention, every
+version kept.
+
+::
+
+    <root>/versions/<knowledge version>/provenance.json
+    <root>/versions/<knowledge version>/parts/<part key>/reports.parquet
+                                                          mentions.parquet
+                                                          quarantine.parquet
+    <root>/records/<source>.parquet        record_id -> report_key (+ labels)
+    <root>/vocabulary/<version>.parquet    the vocabulary each version used
+
+A part holds the outcomes of one batch of distinct reports and appears by an
+atomic folder rename, so a killed run leaves no partial part; a re-run finds
+the reports already extracted under the version and sends only the rest. That
+set of finished report keys is the extraction cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kmerl.atomic import atomic_directory, atomic_write, remove_stale_directories, write_text_atomic
+from kmerl.extraction.extractor import Provenance, QuarantinedReport, ReportOutcome
+from kmerl.extraction.schema import ReportKnowledge
+from kmerl.extraction.vocabulary import Vocabulary
+from kmerl.hashing import stable_hash
+from kmerl.store.schema import LABEL_TYPE
+
+log = logging.getLogger(__name__)
+
+_PROVENANCE = [
+    pa.field("knowledge_version", pa.string(), nullable=False),
+    pa.field("extractor", pa.string(), nullable=False),
+    pa.field("prompt_version", pa.string(), nullable=False),
+    pa.field("model", pa.string()),
+]
+REPORTS_SCHEMA = pa.schema(
+    [
+        *_PROVENANCE,
+        pa.field("report_key", pa.string(), nullable=False),
+        pa.field("report_text", pa.string(), nullable=False),
+        pa.field("language", pa.string(), nullable=False),
+        pa.field("rhythm", pa.string()),
+        pa.field("heart_axis", pa.string()),
+        pa.field("mentions", pa.int32(), nullable=False),
+        pa.field("flagged_mentions", pa.int32(), nullable=False),
+        pa.field("notes", pa.list_(pa.string()), nullable=False),
+        pa.field("attempts", pa.int16(), nullable=False),
+        pa.field("raw_output", pa.string()),
+        pa.field("knowledge_json", pa.string(), nullable=False),
+        pa.field("schema_version", pa.string(), nullable=False),
+        pa.field("vocabulary_version", pa.string(), nullable=False),
+        pa.field("extracted_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+MENTIONS_SCHEMA = pa.schema(
+    [
+        *_PROVENANCE,
+        pa.field("report_key", pa.string(), nullable=False),
+        pa.field("position", pa.int16(), nullable=False),
+        pa.field("entity_id", pa.string(), nullable=False),
+        pa.field("entity_name", pa.string(), nullable=False),
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("leads", pa.list_(pa.string()), nullable=False),
+        pa.field("evidence", pa.string(), nullable=False),
+        pa.field("evidence_found", pa.bool_(), nullable=False),
+        pa.field("flag", pa.string()),
+        pa.field("extracted_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        *_PROVENANCE,
+        pa.field("report_key", pa.string(), nullable=False),
+        pa.field("report_text", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("raw_output", pa.string(), nullable=False),
+        pa.field("attempts", pa.int16(), nullable=False),
+        pa.field("quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+RECORDS_SCHEMA = pa.schema(
+    [
+        pa.field("record_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("report_key", pa.string(), nullable=False),
+        pa.field("labels", pa.list_(LABEL_TYPE)),
+    ]
+)
+TABLES = {"reports": REPORTS_SCHEMA, "mentions": MENTIONS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+_STATUS_RANK = {"present": 0, "uncertain": 1, "absent": 2}
+
+
+class KnowledgeStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    # -- layout --------------------------------------------------------------------------------
+    def version_dir(self, version: str) -> Path:
+        return self.root / "versions" / version
+
+    def table_files(self, table: str, version: str | None = None) -> list[Path]:
+        """The Parquet files of one table, of one version or of all of them."""
+        pattern = f"{version or '*'}/parts/*/{table}.parquet"
+        return sorted((self.root / "versions").glob(pattern))
+
+    def glob(self, table: str) -> str:
+        """A glob over every version's files of ``table`` (or of ``records``, ``vocabulary``,
+        ``provenance``), for DuckDB and other readers."""
+        if table in ("records", "vocabulary"):
+            return str(self.root / table / "*.parquet")
+        if table == "provenance":
+            return str(self.root / "versions" / "*" / "provenance.json")
+        return str(self.root / "versions" / "*" / "parts" / "*" / f"{table}.parquet")
+
+    # -- writing -------------------------------------------------------------------------------
+    def register(self, provenance: Provenance, vocabulary: Vocabulary) -> None:
+        """Record a version's provenance (once) and the vocabulary it uses."""
+        path = self.version_dir(provenance.knowledge_version) / "provenance.json"
+        if not path.exists():
+            document = {"knowledge_version": provenance.knowledge_version, **provenance.model_dump(mode="json")}
+            document["registered_at"] = datetime.now(UTC).isoformat()
+            write_text_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
+        vocabulary_file = self.root / "vocabulary" / f"{vocabulary.version}-{vocabulary.content_hash}.parquet"
+        if not vocabulary_file.exists():
+            frame = vocabulary.frame().with_columns(
+                pl.lit(f"{vocabulary.version}/{vocabulary.content_hash}").alias("vocabulary_version")
+            )
+            with atomic_write(vocabulary_file) as handle:
+                frame.write_parquet(handle)
+
+    def write_part(self, provenance: Provenance, vocabulary: Vocabulary, outcomes: Sequence[ReportOutcome]) -> str:
+        """Store one batch's outcomes as a part; its key is derived from the report keys,
+        so writing the same batch twice keeps one copy."""
+        version = provenance.knowledge_version
+        key = stable_hash("part", sorted(o.report.key for o in outcomes))
+        staging = self.version_dir(version) / "staging"
+        now = datetime.now(UTC)
+        tables = _rows(provenance, vocabulary, outcomes, now)
+        with atomic_directory(self.version_dir(version) / "parts" / key, staging) as folder:
+            for name, rows in tables.items():
+                pq.write_table(
+                    pa.Table.from_pylist(rows, schema=TABLES[name]), folder / f"{name}.parquet", compression="zstd"
+                )
+        return key
+
+    def write_records(self, source: str, records: pl.DataFrame) -> Path:
+        """Which record carries which report (record_id, report_key, labels), per source."""
+        path = self.root / "records" / f"{source}.parquet"
+        table = records.with_columns(pl.lit(source).alias("source")).select(RECORDS_SCHEMA.names).to_arrow()
+        with atomic_write(path) as handle:
+            pq.write_table(table.cast(RECORDS_SCHEMA), handle, compression="zstd")
+        return path
+
+    def remove_stale_staging(self) -> int:
+        return sum(remove_stale_directories(v / "staging") for v in (self.root / "versions").glob("*"))
+
+    # -- reading -------------------------------------------------------------------------------
+    def versions(self) -> pl.DataFrame:
+        """Every knowledge version with its provenance, oldest first."""
+        rows = [json.loads(p.read_text()) for p in (self.root / "versions").glob("*/provenance.json")]
+        if not rows:
+            return pl.DataFrame(schema={"knowledge_version": pl.String, "registered_at": pl.String})
+        frame = pl.DataFrame([{k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()} for r in rows])
+        return frame.sort("registered_at")
+
+    def provenance(self, version: str) -> Provenance:
+        document = json.loads((self.version_dir(version) / "provenance.json").read_text())
+        return Provenance.model_validate({k: v for k, v in document.items() if k in Provenance.model_fields})
+
+    def table(self, table: str, version: str | None = None) -> pl.DataFrame:
+        """``reports``, ``mentions`` or ``quarantine`` of one version (or of all)."""
+        files = self.table_files(table, version)
+        if not files:
+            return pl.from_arrow(TABLES[table].empty_table())  # type: ignore[return-value]
+        return pl.read_parquet(files)
+
+    def finished_keys(self, version: str) -> set[str]:
+        """Report keys with an outcome under ``version``: extracted or quarantined."""
+        keys: set[str] = set()
+        for table in ("reports", "quarantine"):
+            for path in self.table_files(table, version):
+                keys.update(pq.read_table(path, columns=["report_key"]).column(0).to_pylist())
+        return keys
+
+    def records(self, sources: Iterable[str] | None = None) -> pl.DataFrame:
+        files = sorted((self.root / "records").glob("*.parquet"))
+        if sources is not None:
+            files = [f for f in files if f.stem in set(sources)]
+        if not files:
+            return pl.from_arrow(RECORDS_SCHEMA.empty_table())  # type: ignore[return-value]
+        return pl.read_parquet(files)
+
+    def entities(self, version: str) -> pl.DataFrame:
+        """``report_key, entity_id, status``: one row per entity a report speaks of.
+
+        Flagged mentions (evidence not in the report) are left out; where a
+        report mentions an entity twice, ``present`` wins over ``uncertain``
+        over ``absent``. Join it to :meth:`records` on ``report_key``.
+        """
+        mentions = self.table("mentions", version).filter(pl.col("flag").is_null())
+        return (
+            mentions.with_columns(pl.col("status").replace_strict(_STATUS_RANK, return_dtype=pl.Int8).alias("rank"))
+            .sort("report_key", "entity_id", "rank")
+            .unique(["report_key", "entity_id"], keep="first", maintain_order=True)
+            .select("report_key", "entity_id", "status")
+        )
+
+    def knowledge(self, version: str, keys: Iterable[str] | None = None) -> dict[str, ReportKnowledge]:
+        """The validated knowledge of each report (all, or the given keys)."""
+        reports = self.table("reports", version).select("report_key", "knowledge_json")
+        if keys is not None:
+            reports = reports.filter(pl.col("report_key").is_in(list(keys)))
+        return {key: ReportKnowledge.model_validate_json(raw) for key, raw in reports.iter_rows()}
+
+
+def _rows(
+    provenance: Provenance, vocabulary: Vocabulary, outcomes: Sequence[ReportOutcome], now: datetime
+) -> dict[str, list[dict[str, object]]]:
+    common = {
+        "knowledge_version": provenance.knowledge_version,
+        "extractor": provenance.extractor,
+        "prompt_version": provenance.prompt_version,
+        "model": provenance.model,
+    }
+    tables: dict[str, list[dict[str, object]]] = {name: [] for name in TABLES}
+    for outcome in outcomes:
+        report = outcome.report
+        if isinstance(outcome, QuarantinedReport):
+            tables["quarantine"].append(
+                common
+                | {
+                    "report_key": report.key,
+                    "report_text": report.text,
+                    "reason": outcome.reason.value,
+                    "detail": outcome.detail,
+                    "raw_output": outcome.raw_output,
+                    "attempts": outcome.attempts,
+                    "quarantined_at": now,
+                }
+            )
+            continue
+        knowledge = outcome.knowledge
+        tables["reports"].append(
+            common
+            | {
+                "report_key": report.key,
+                "report_text": report.text,
+                "language": knowledge.language,
+                "rhythm": knowledge.rhythm,
+                "heart_axis": knowledge.heart_axis,
+                "mentions": len(knowledge.mentions),
+                "flagged_mentions": sum(flag is not None for flag in outcome.flags),
+                "notes": list(outcome.notes),
+                "attempts": outcome.attempts,
+                "raw_output": outcome.raw_output,
+                "knowledge_json": knowledge.model_dump_json(),
+                "schema_version": provenance.schema_version,
+                "vocabulary_version": provenance.vocabulary_version,
+                "extracted_at": now,
+            }
+        )
+        for position, (mention, flag) in enumerate(zip(knowledge.mentions, outcome.flags, strict=True)):
+            entity = vocabulary.entity(mention.entity_id)
+            tables["mentions"].append(
+                common
+                | {
+                    "report_key": report.key,
+                    "position": position,
+                    "entity_id": mention.entity_id,
+                    "entity_name": entity.name,
+                    "category": entity.category,
+                    "status": mention.status,
+                    "leads": list(mention.leads),
+                    "evidence": mention.evidence,
+                    "evidence_found": flag is None,
+                    "flag": None if flag is None else flag.value,
+                    "extracted_at": now,
+                }
+            )
+    return tables

@@ -1,0 +1,106 @@
+"""Checks every output passes before it counts as knowledge.
+
+An answer that cannot be parsed into the schema is retried, then quarantined
+with its raw text and the reason. A mention whose evidence does not occur in
+the report is kept but flagged, and flagged mentions never become entities.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+
+from pydantic import ValidationError
+
+from kmerl.extraction.generation import Generation
+from kmerl.extraction.schema import KnowledgeSchema, ReportKnowledge
+from kmerl.extraction.text import fold
+
+
+class QuarantineReason(str, Enum):
+    """Why a report has no knowledge under a version. Stable codes: auditors group by them."""
+
+    BACKEND_ERROR = "backend_error"
+    TRUNCATED_OUTPUT = "truncated_output"
+    INVALID_JSON = "invalid_json"
+    SCHEMA_VIOLATION = "schema_violation"
+    INVALID_CHOICE = "invalid_choice"
+
+
+class MentionFlag(str, Enum):
+    EVIDENCE_NOT_IN_REPORT = "evidence_not_in_report"
+    EMPTY_EVIDENCE = "empty_evidence"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    reason: QuarantineReason
+    detail: str
+
+
+def generation_failure(generation: Generation, max_tokens: int) -> Failure | None:
+    """Failures visible before parsing: the request failed or hit its token budget."""
+    if generation.error is not None:
+        return Failure(QuarantineReason.BACKEND_ERROR, generation.error)
+    if generation.finish_reason == "length":
+        return Failure(
+            QuarantineReason.TRUNCATED_OUTPUT, f"stopped at max_tokens={max_tokens} before the answer was complete"
+        )
+    return None
+
+
+def parse_knowledge(generation: Generation, schema: KnowledgeSchema, max_tokens: int) -> ReportKnowledge | Failure:
+    if failure := generation_failure(generation, max_tokens):
+        return failure
+    try:
+        return schema.validate_json(generation.text)
+    except ValidationError as error:
+        try:
+            json.loads(generation.text)
+        except json.JSONDecodeError as decode_error:
+            return Failure(QuarantineReason.INVALID_JSON, str(decode_error))
+        return Failure(QuarantineReason.SCHEMA_VIOLATION, _summary(error))
+
+
+def parse_choice(generation: Generation, choices: tuple[str, ...], max_tokens: int) -> str | Failure:
+    if failure := generation_failure(generation, max_tokens):
+        return failure
+    answer = generation.text.strip()
+    if answer not in choices:
+        return Failure(QuarantineReason.INVALID_CHOICE, f"{answer[:80]!r} is not one of {list(choices)}")
+    return answer
+
+
+def mention_flags(knowledge: ReportKnowledge, text: str) -> tuple[MentionFlag | None, ...]:
+    """Per mention: ``None`` when its evidence is in the report (compared folded:
+    case, accents and spacing may differ, words may not), else why not."""
+    folded_text = fold(text).folded
+    flags: list[MentionFlag | None] = []
+    for mention in knowledge.mentions:
+        evidence = fold(mention.evidence).folded
+        if not evidence:
+            flags.append(MentionFlag.EMPTY_EVIDENCE)
+        elif evidence not in folded_text:
+            flags.append(MentionFlag.EVIDENCE_NOT_IN_REPORT)
+        else:
+            flags.append(None)
+    return tuple(flags)
+
+
+def drop_unsupported_rhythm(
+    knowledge: ReportKnowledge, flags: tuple[MentionFlag | None, ...]
+) -> tuple[ReportKnowledge, tuple[str, ...]]:
+    """The report-level rhythm must be one of the report's present mentions with evidence;
+    an LLM that names a rhythm the text does not state loses it (and it is noted)."""
+    supported = {
+        m.entity_id for m, flag in zip(knowledge.mentions, flags, strict=True) if flag is None and m.status == "present"
+    }
+    if knowledge.rhythm is None or knowledge.rhythm in supported:
+        return knowledge, ()
+    note = f"rhythm {knowledge.rhythm!r} dropped: no present mention with evidence in the report"
+    return knowledge.model_copy(update={"rhythm": None}), (note,)
+
+
+def _summary(error: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])

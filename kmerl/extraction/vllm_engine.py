@@ -1,0 +1,89 @@
+"""The in-process vLLM engine: whole batches per call, prefix caching, decoding
+constrained by structured outputs.
+
+vLLM starts its engine core in a spawned process, so any script that creates
+one needs the ``if __name__ == "__main__":`` idiom.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from kmerl.extraction.config import EngineConfig
+from kmerl.extraction.generation import Generation, GenerationRequest, GenerationStats
+
+log = logging.getLogger(__name__)
+
+
+def engine_environment(engine: EngineConfig, home: Path) -> dict[str, str]:
+    """Variables vLLM reads at start-up: CPU KV cache, thread binding, caches
+    inside the data directory, no hub access, no usage reports."""
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": f"{engine.kv_cache_gib:g}",
+        "VLLM_CPU_OMP_THREADS_BIND": engine.cpu_threads_bind,
+        "VLLM_CACHE_ROOT": str(home / "cache" / "vllm"),
+        "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+        "VLLM_NO_USAGE_STATS": os.environ.get("VLLM_NO_USAGE_STATS", "1"),
+    }
+
+
+class VllmEngine:
+    """A ``vllm.LLM`` that answers :class:`GenerationRequest` batches."""
+
+    def __init__(self, model_path: str, model_id: str, engine: EngineConfig, home: Path) -> None:
+        os.environ.update(engine_environment(engine, home))
+        from vllm import LLM  # imported after the environment is set: vLLM reads it at import and start-up
+
+        self.model_id = model_id
+        self.stats = GenerationStats()
+        log.info("starting the vLLM engine for %s", model_id)
+        self._llm = LLM(
+            model_path,
+            dtype=engine.dtype,
+            max_model_len=engine.max_model_len,
+            enforce_eager=engine.enforce_eager,
+            enable_prefix_caching=engine.enable_prefix_caching,
+            structured_outputs_config={
+                "backend": engine.structured_outputs_backend,
+                "disable_any_whitespace": engine.disable_any_whitespace,
+            },
+            generation_config="vllm",  # decoding follows our sampling parameters only, not the model folder's defaults
+            **({"max_num_seqs": engine.max_num_seqs} if engine.max_num_seqs else {}),
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        if not requests:
+            return []
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        params = [
+            SamplingParams(
+                temperature=request.temperature,
+                seed=request.seed,
+                max_tokens=request.max_tokens,
+                structured_outputs=StructuredOutputsParams(
+                    json=request.constraint.json_schema,
+                    choice=list(request.constraint.choices) if request.constraint.choices else None,
+                ),
+            )
+            for request in requests
+        ]
+        outputs = self._llm.chat([list(r.messages) for r in requests], params, use_tqdm=False)
+        generations = [
+            Generation(
+                text=o.outputs[0].text,
+                finish_reason=o.outputs[0].finish_reason,
+                output_tokens=len(o.outputs[0].token_ids),
+            )
+            for o in outputs
+        ]
+        self.stats.record(generations)
+        return generations
+
+    def close(self) -> None:
+        """Stop the engine core process now rather than at interpreter exit."""
+        self._llm.llm_engine.engine_core.shutdown()

@@ -1,0 +1,71 @@
+"""report_knowledge through a real Dagster instance, on the lexicon (the LLM
+backends are materialized in test_extraction_server.py)."""
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from dagster import DagsterInstance
+
+from assets.extraction import REPORT_KNOWLEDGE
+from assets.ingest import ECG_SIGNALS
+from kmerl.config import KmerlConfig
+from kmerl.extraction import ExtractionConfig, KnowledgeStore
+from kmerl.ingest import IngestConfig
+from kmerl.sources import PtbXlSource
+from pipeline.definitions import PER_SOURCE_JOB, build_definitions, defs
+
+
+def test_report_knowledge_is_defined_per_source_downstream_of_ecg_signals() -> None:
+    graph = defs.resolve_asset_graph()
+    node = graph.get(REPORT_KNOWLEDGE)
+    assert node.parent_keys == {ECG_SIGNALS}
+    assert node.partitions_def == graph.get(ECG_SIGNALS).partitions_def
+    assert node.code_version  # the prompt version: a prompt edit makes the asset stale
+
+
+def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_data_version(
+    tmp_path: Path, ptbxl_root: Path
+) -> None:
+    config = KmerlConfig(
+        home=tmp_path,
+        sources=[PtbXlSource(name="ptbxl", root=ptbxl_root)],
+        ingest=IngestConfig(workers=1),
+        extraction=ExtractionConfig(backend="lexicon"),
+    )
+    job = build_definitions(config).resolve_job_def(PER_SOURCE_JOB)
+    with DagsterInstance.ephemeral() as instance:
+        versions = []
+        for _ in range(2):
+            result = job.execute_in_process(partition_key="ptbxl", instance=instance)
+            assert result.success
+            (event,) = result.asset_materializations_for_node("report_knowledge")
+            versions.append(event.tags["dagster/data_version"])
+            checks = {e.check_name: (e.passed, e.severity.value) for e in result.get_asset_check_evaluations()}
+    metadata = {key: getattr(value, "value", value) for key, value in event.metadata.items()}
+    assert metadata["dagster/row_count"] == 500 and metadata["distinct_reports"] == 243
+    assert metadata["cached"] == 243 and metadata["extracted"] == 0 and metadata["llm_requests"] == 0  # second run
+    assert "| lexicon | 500 |" in metadata["quality"]
+    assert versions[0] == versions[1]
+    assert checks["extraction_validity"] == (True, "ERROR")
+    assert checks["label_agreement"] == (True, "WARN")  # the lexicon's micro F1 is ~0.8
+    store = KnowledgeStore(tmp_path / "store" / "report_knowledge")
+    records = store.records(["ptbxl"])
+    assert records.height == 500 and records["record_id"].str.starts_with("ptbxl/").all()
+    joined = records.join(store.entities(metadata["knowledge_version"]), on="report_key")
+    assert joined.filter(pl.col("record_id") == "ptbxl/1")["entity_id"].sort().to_list() == [
+        "low_qrs_voltage",
+        "sinus_rhythm",
+    ]
+    assert sorted(p.suffix for p in (store.root / "quality").iterdir()) == [".md", ".parquet"]
+    with duckdb.connect(metadata["audit_database"], read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM record_knowledge").fetchall() == [(500,)]
+
+
+def test_the_in_process_engine_starts_only_when_a_report_needs_it(tmp_path: Path) -> None:
+    """A run whose reports are all cached must not pay the engine start (15-60 s, ~5 GB)."""
+    from kmerl.extraction import open_backend
+
+    with open_backend(ExtractionConfig(backend="vllm"), tmp_path) as backend:
+        assert not backend.started and backend.stats.requests == 0
+    assert not any(tmp_path.iterdir())  # not even the embedded model was converted

@@ -1,0 +1,155 @@
+"""The real in-process vLLM engine (CPU build) with the embedded SmolLM2-135M model,
+on real PTB-XL reports: schema-valid output, the cache, prompt changes, bad inputs.
+
+One engine serves the whole module (see ``vllm_engine`` in conftest.py). The model
+is tiny: these tests assert what the design guarantees (valid, accounted for,
+evidence in the text, cached), not how well it reads; bench/README.md measures that.
+"""
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from kmerl.extraction import (
+    DEFAULT_PROMPT,
+    ExtractionConfig,
+    KnowledgeSchema,
+    KnowledgeStore,
+    LlmExtractor,
+    build_audit_database,
+    extract_reports,
+    load_prompt,
+    load_vocabulary,
+)
+from kmerl.extraction.lexicon import Lexicon
+from kmerl.extraction.prompts import PROMPTS_DIR
+from kmerl.extraction.schema import STATUSES
+from kmerl.extraction.text import INVALID_UTF8_NOTE, fold
+from kmerl.extraction.validation import QuarantineReason
+from tests.extraction_support import bad_inputs, distinct_reports
+
+VOCABULARY = load_vocabulary()
+CONFIG = ExtractionConfig()
+
+
+@pytest.fixture(scope="module")
+def reports(ptbxl_root: Path) -> list[str]:
+    return distinct_reports(ptbxl_root, 24)
+
+
+def _extractor(engine, prompt: Path = DEFAULT_PROMPT) -> LlmExtractor:
+    return LlmExtractor(engine, load_prompt(prompt), VOCABULARY, CONFIG)
+
+
+def test_real_reports_give_schema_valid_knowledge_and_a_rerun_calls_the_llm_zero_times(
+    vllm_engine, reports: list[str], tmp_path: Path
+) -> None:
+    store = KnowledgeStore(tmp_path)
+    extractor = _extractor(vllm_engine)
+    run = extract_reports(reports, extractor, store, VOCABULARY)
+    assert run.unique == 24 and run.extracted == 24 and run.quarantined == 0
+    assert run.finish_reasons == {"stop": run.llm_requests}  # the fixed-shape answer always ends
+    lexicon = Lexicon(VOCABULARY)
+    schema = KnowledgeSchema(VOCABULARY, CONFIG.max_mentions)
+    languages = set()
+    for row in store.table("reports", run.knowledge_version).iter_rows(named=True):
+        knowledge = schema.validate_json(row["knowledge_json"])
+        candidates = {f.entity_id for f in lexicon.findings(row["report_text"])}
+        assert {
+            m.entity_id for m in knowledge.mentions
+        } == candidates  # the LLM decides statuses, never invents entities
+        assert all(
+            m.status in STATUSES and fold(m.evidence).folded in fold(row["report_text"]).folded
+            for m in knowledge.mentions
+        )
+        languages.add(knowledge.language)
+    assert {"de", "en", "sv"} <= languages
+    assert store.table("mentions", run.knowledge_version)["flag"].is_null().all()
+
+    requests_before = vllm_engine.stats.requests
+    again = extract_reports(reports + reports, extractor, store, VOCABULARY)
+    assert again.llm_requests == 0 and vllm_engine.stats.requests == requests_before
+    assert again.cached == 24 and again.knowledge_version == run.knowledge_version
+
+
+def test_a_changed_prompt_re_extracts_under_a_new_version_and_the_old_one_stays(
+    vllm_engine, reports: list[str], tmp_path: Path
+) -> None:
+    store = KnowledgeStore(tmp_path / "store")
+    first = extract_reports(reports[:8], _extractor(vllm_engine), store, VOCABULARY)
+    old_rows = store.table("mentions", first.knowledge_version).sort("report_key", "position")
+    edited = tmp_path / "checklist"
+    shutil.copytree(DEFAULT_PROMPT, edited)
+    (edited / "system.md").write_text((edited / "system.md").read_text() + "Answer for every finding listed.\n")
+    second = extract_reports(reports[:8], _extractor(vllm_engine, edited), store, VOCABULARY)
+    assert second.knowledge_version != first.knowledge_version
+    assert second.cached == 0 and second.extracted == 8 and second.llm_requests == first.llm_requests
+    assert store.table("mentions", first.knowledge_version).sort("report_key", "position").equals(old_rows)
+    audit = build_audit_database(store, tmp_path / "audit.duckdb")
+    with duckdb.connect(str(audit), read_only=True) as db:
+        versions = db.execute("SELECT knowledge_version, prompt_name FROM knowledge_versions ORDER BY 1").fetchall()
+        assert {v for v, _ in versions} == {first.knowledge_version, second.knowledge_version}
+        diff = db.execute(
+            f"SELECT change FROM diff_versions('{first.knowledge_version}', '{second.knowledge_version}')"
+        ).fetchall()
+        assert {change for (change,) in diff} <= {"status_changed"}  # same candidates: only statuses can move
+
+
+def test_every_bad_input_is_accounted_for_and_valid(vllm_engine, tmp_path: Path) -> None:
+    inputs = bad_inputs()
+    store = KnowledgeStore(tmp_path)
+    run = extract_reports(list(inputs.values()), _extractor(vllm_engine), store, VOCABULARY)
+    assert run.unique == 7 and run.extracted == 7 and run.quarantined == 0
+    key = dict(zip(inputs, run.report_keys, strict=True))
+    knowledge = store.knowledge(run.knowledge_version)
+    notes = dict(store.table("reports", run.knowledge_version).select("report_key", "notes").iter_rows())
+    assert run.llm_requests == 5  # blank reports and the injection (no vocabulary term) need no request
+    assert knowledge[key["empty"]].mentions == () and knowledge[key["whitespace"]] == knowledge[key["empty"]]
+    assert knowledge[key["injection"]].mentions == () and knowledge[key["injection"]].rhythm is None
+    assert any("cut to its first 4000" in note for note in notes[key["long"]])
+    assert [m.entity_id for m in knowledge[key["long"]].mentions] == ["sinus_rhythm", "normal_ecg"]
+    assert INVALID_UTF8_NOTE in notes[key["non_utf8"]]
+    negated = {
+        name: [(m.entity_id, m.evidence, m.status) for m in knowledge[key[name]].mentions]
+        for name in ("negated_de", "negated_en")
+    }
+    assert negated == {
+        "negated_de": [("myocardial_infarction", "Infarkt", "absent")],
+        "negated_en": [("myocardial_ischemia", "ischemia", "absent")],
+    }
+    mixed = knowledge[key["mixed"]]
+    assert mixed.language == "mixed" and {m.entity_id for m in mixed.mentions} == {
+        "sinus_rhythm", "left_axis_deviation", "left_ventricular_hypertrophy"
+    }  # fmt: skip
+
+
+def test_free_form_json_strategy_is_validated_flagged_and_its_truncations_counted(
+    vllm_engine, reports: list[str], tmp_path: Path
+) -> None:
+    store = KnowledgeStore(tmp_path)
+    inputs = [*reports[:6], bad_inputs()["injection"], bad_inputs()["negated_de"]]
+    run = extract_reports(inputs, _extractor(vllm_engine, PROMPTS_DIR / "json"), store, VOCABULARY)
+    assert run.extracted + run.quarantined == 8
+    assert sum(run.finish_reasons.values()) == run.llm_requests >= 8 and set(run.finish_reasons) <= {"stop", "length"}
+    for row in store.table("quarantine", run.knowledge_version).iter_rows(named=True):
+        assert row["reason"] in {r.value for r in QuarantineReason} and row["attempts"] == CONFIG.sampling.retries + 1
+    texts = dict(store.table("reports", run.knowledge_version).select("report_key", "report_text").iter_rows())
+    for row in store.table("mentions", run.knowledge_version).iter_rows(named=True):
+        found = fold(row["evidence"]).folded in fold(texts[row["report_key"]]).folded
+        assert row["evidence_found"] == found and (row["flag"] is None) == found
+    mentions = store.table("mentions", run.knowledge_version)
+    entities = store.entities(run.knowledge_version)
+    supported = mentions.filter(pl.col("flag").is_null()).select("report_key", "entity_id")
+    only_flagged = (
+        mentions.filter(pl.col("flag").is_not_null())
+        .select("report_key", "entity_id")
+        .join(supported, on=["report_key", "entity_id"], how="anti")
+    )
+    assert entities.join(only_flagged, on=["report_key", "entity_id"]).is_empty()  # no evidence, no entity
+    for key, knowledge in store.knowledge(run.knowledge_version).items():
+        assert knowledge.rhythm is None or knowledge.rhythm in set(
+            entities.filter(entities["report_key"] == key)["entity_id"]
+        )
