@@ -31,6 +31,7 @@ from kmerl.extraction import (
     quality_markdown,
 )
 from kmerl.hashing import bytes_hash
+from kmerl.storage import is_local
 from kmerl.store import SignalStore
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from pipeline.partitions import PIPELINE_GROUP, source_partitions
@@ -89,7 +90,7 @@ def definitions(config: KmerlConfig) -> Definitions:
         records = records.with_columns(pl.Series("report_key", run.report_keys, pl.String))
         store.write_records(partition, records.select("record_id", "report_key", "labels"))
         quality = _quality(store, partition, records, run.knowledge_version, vocabulary, extractor)
-        audit_file = audit.rebuild(store)
+        audit_file = audit.rebuild(store) if is_local(store.root) else None
         provenance = store.provenance(run.knowledge_version)
         entities = store.entities(run.knowledge_version).join(records.select("report_key").unique(), on="report_key")
         metadata: dict[str, object] = {
@@ -104,8 +105,9 @@ def definitions(config: KmerlConfig) -> Definitions:
             "quarantined": run.quarantined,
             "llm_requests": run.llm_requests,
             "finish_reasons": counts_markdown(run.finish_reasons, "finish_reason", "requests"),
-            "audit_database": MetadataValue.path(str(audit_file)),
         }
+        if audit_file is not None:
+            metadata["audit_database"] = MetadataValue.path(str(audit_file))
         if quality:
             metadata["quality"] = MetadataValue.md(quality_markdown(quality, top=20))
         return MaterializeResult(

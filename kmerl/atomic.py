@@ -84,15 +84,25 @@ def _abandoned(temp: Path) -> bool:
 
 
 @contextmanager
-def atomic_directory(path: Path, staging: Path) -> Iterator[Path]:
-    """Yield an empty folder under ``staging``; on success rename it to ``path``.
+def atomic_directory(path: UPath | Path, staging: UPath | Path, written_last: str) -> Iterator[Path]:
+    """Yield an empty local folder; on success it becomes ``path``, complete or not at all.
 
-    ``staging`` must be on the same file system and outside any glob readers
-    use, so a half-written folder is never read. While writing, this process
-    holds a lock inside the folder (see :func:`remove_stale_directories`). If
-    ``path`` already exists, it was written by an identical earlier run and is
-    kept.
+    Locally the folder is made under ``staging`` (same file system, outside any glob
+    readers use) and renamed into place. While writing, this process holds a lock
+    inside it (see :func:`remove_stale_directories`). If ``path`` already exists it
+    was written by an identical earlier run and is kept. On object stores, which
+    have no folders to rename, the files are uploaded one by one with
+    ``written_last`` last: readers count a folder as complete once that file exists.
     """
+    if not is_local(path):
+        with tempfile.TemporaryDirectory(prefix="kmerl-upload-") as local:
+            yield Path(local)
+            names = sorted(p.name for p in Path(local).iterdir())
+            names.sort(key=lambda name: name == written_last)
+            for name in names:
+                path.fs.put_file(str(Path(local) / name), (path / name).path)
+        return
+    staging, path = Path(staging), Path(path)
     staging.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = staging / f"{path.name}{TEMP_MARKER}{uuid.uuid4().hex[:12]}"
@@ -112,10 +122,10 @@ def atomic_directory(path: Path, staging: Path) -> Iterator[Path]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def remove_stale_directories(staging: Path) -> int:
+def remove_stale_directories(staging: UPath | Path) -> int:
     """Delete folders left in ``staging`` by killed writers; return how many."""
-    if not staging.exists():
-        return 0
+    if not is_local(staging) or not staging.exists():
+        return 0  # object stores have no staging folders
     removed = 0
     for folder in staging.iterdir():
         if folder.is_dir() and TEMP_MARKER in folder.name and _abandoned(folder / _DIRECTORY_LOCK):

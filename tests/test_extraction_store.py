@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from upath import UPath
 
 from kmerl.extraction import (
     ExtractionConfig,
@@ -47,6 +48,27 @@ def test_second_run_reuses_every_report_and_duplicates_are_extracted_once(tmp_pa
     assert second.cached == 243 and second.extracted == 0 and second.knowledge_version == first.knowledge_version
     assert store.table("reports", first.knowledge_version).height == 243  # no duplicates
     assert len(store.table_files("reports", first.knowledge_version)) == 4  # ceil(243 / 64) parts
+
+
+def test_a_knowledge_store_on_an_fsspec_url_caches_like_a_local_one(tmp_path: Path, ptbxl_root: Path) -> None:
+    """fsspec's in-memory file system stands in for s3:// (parts upload their
+    completing file last; nothing is renamed)."""
+    records = ptbxl_records(ptbxl_root).head(120)
+    extractor = LexiconExtractor(VOCABULARY, 12)
+    remote = KnowledgeStore(UPath("memory://knowledge-store-test/report_knowledge"))
+    local = KnowledgeStore(tmp_path)
+    first = extract_reports(records["report"].to_list(), extractor, remote, VOCABULARY, reports_per_part=32)
+    again = extract_reports(records["report"].to_list(), extractor, remote, VOCABULARY, reports_per_part=32)
+    assert again.cached == first.unique and again.extracted == 0
+    extract_reports(records["report"].to_list(), extractor, local, VOCABULARY, reports_per_part=32)
+    version = first.knowledge_version
+    assert remote.entities(version).sort(["report_key", "entity_id"]).equals(
+        local.entities(version).sort(["report_key", "entity_id"])
+    )
+    remote.write_records("ptbxl", records.select("record_id", "report_key", "labels"))
+    assert remote.records(["ptbxl"]).height == 120
+    with pytest.raises(ValueError, match="not a local path"):
+        build_audit_database(remote, tmp_path / "audit.duckdb")
 
 
 def test_another_version_is_extracted_beside_the_first_and_both_stay_queryable(

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from kmerl.extraction.store import KnowledgeStore
+from kmerl.storage import is_local
 
 # Statuses that assert an entity; must match kmerl.extraction.quality.ASSERTED.
 _ASSERTED = "('present', 'uncertain')"
@@ -85,7 +86,13 @@ _DIFF_MACRO = """
 
 def build_audit_database(store: KnowledgeStore, path: Path) -> Path:
     """(Re)build the audit database at ``path``, atomically: readers keep the old file
-    until the new one is complete."""
+    until the new one is complete.
+
+    The views read the store's files by glob, so the store must be on a local or
+    mounted file system (object stores need DuckDB's httpfs and credentials there).
+    """
+    if not is_local(store.root):
+        raise ValueError(f"the audit database reads the knowledge store by glob; {store.root} is not a local path")
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
     try:

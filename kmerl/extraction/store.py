@@ -33,6 +33,7 @@ from kmerl.extraction.extractor import Provenance, QuarantinedReport, ReportOutc
 from kmerl.extraction.schema import ReportKnowledge
 from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
+from kmerl.storage import read_parquet, store_path
 from kmerl.store.schema import LABEL_TYPE
 
 log = logging.getLogger(__name__)
@@ -99,21 +100,24 @@ RECORDS_SCHEMA = pa.schema(
     ]
 )
 TABLES = {"reports": REPORTS_SCHEMA, "mentions": MENTIONS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+# Every part has a reports table (empty when all its reports were quarantined),
+# written last: a part is complete once it is there.
+_PART_COMPLETE = "reports.parquet"
 _STATUS_RANK = {"present": 0, "uncertain": 1, "absent": 2}
 
 
 class KnowledgeStore:
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = store_path(root)
 
     # -- layout --------------------------------------------------------------------------------
     def version_dir(self, version: str) -> Path:
         return self.root / "versions" / version
 
     def table_files(self, table: str, version: str | None = None) -> list[Path]:
-        """The Parquet files of one table, of one version or of all of them."""
-        pattern = f"{version or '*'}/parts/*/{table}.parquet"
-        return sorted((self.root / "versions").glob(pattern))
+        """The Parquet files of one table, of one version or of all of them, in complete parts."""
+        parts = (self.root / "versions").glob(f"{version or '*'}/parts/*/{_PART_COMPLETE}")
+        return sorted(part.parent / f"{table}.parquet" for part in parts)
 
     def glob(self, table: str) -> str:
         """A glob over every version's files of ``table`` (or of ``records``, ``vocabulary``,
@@ -148,7 +152,7 @@ class KnowledgeStore:
         staging = self.version_dir(version) / "staging"
         now = datetime.now(UTC)
         tables = _rows(provenance, vocabulary, outcomes, now)
-        with atomic_directory(self.version_dir(version) / "parts" / key, staging) as folder:
+        with atomic_directory(self.version_dir(version) / "parts" / key, staging, _PART_COMPLETE) as folder:
             for name, rows in tables.items():
                 pq.write_table(
                     pa.Table.from_pylist(rows, schema=TABLES[name]), folder / f"{name}.parquet", compression="zstd"
@@ -184,14 +188,14 @@ class KnowledgeStore:
         files = self.table_files(table, version)
         if not files:
             return pl.from_arrow(TABLES[table].empty_table())  # type: ignore[return-value]
-        return pl.read_parquet(files)
+        return _read_frames(files)
 
     def finished_keys(self, version: str) -> set[str]:
         """Report keys with an outcome under ``version``: extracted or quarantined."""
         keys: set[str] = set()
         for table in ("reports", "quarantine"):
             for path in self.table_files(table, version):
-                keys.update(pq.read_table(path, columns=["report_key"]).column(0).to_pylist())
+                keys.update(read_parquet(path, columns=["report_key"]).column(0).to_pylist())
         return keys
 
     def records(self, sources: Iterable[str] | None = None) -> pl.DataFrame:
@@ -200,7 +204,7 @@ class KnowledgeStore:
             files = [f for f in files if f.stem in set(sources)]
         if not files:
             return pl.from_arrow(RECORDS_SCHEMA.empty_table())  # type: ignore[return-value]
-        return pl.read_parquet(files)
+        return _read_frames(files)
 
     def entities(self, version: str) -> pl.DataFrame:
         """``report_key, entity_id, status``: one row per entity a report speaks of.
@@ -223,6 +227,11 @@ class KnowledgeStore:
         if keys is not None:
             reports = reports.filter(pl.col("report_key").is_in(list(keys)))
         return {key: ReportKnowledge.model_validate_json(raw) for key, raw in reports.iter_rows()}
+
+
+def _read_frames(files: list[Path]) -> pl.DataFrame:
+    """Parquet files through pyarrow, so fsspec URLs work as local paths do."""
+    return pl.from_arrow(pa.concat_tables([read_parquet(f) for f in files], promote_options="default"))  # type: ignore[return-value]
 
 
 def _rows(
