@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from kmerl.ingest.config import IngestConfig
+from kmerl.model.config import ModelConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
 
 CONFIG_ENV = "KMERL_CONFIG"
@@ -36,6 +37,7 @@ class KmerlConfig(BaseSettings):
     home: Path = Field(Path(".kmerl"), description="Folder for stores, caches, converted models and the Dagster instance.")
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
 
     @field_validator("home")
     @classmethod
