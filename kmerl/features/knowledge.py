@@ -173,7 +173,7 @@ def entities_from_labels(metadata: pl.DataFrame, vocabulary: pl.DataFrame) -> pl
     """record_entities (record_id, entity_id, status='present') from the records' source labels."""
     return (
         metadata.select("record_id", "labels")
-        .explode("labels")
+        .explode("labels", empty_as_null=False)
         .drop_nulls("labels")
         .unnest("labels")
         .select("record_id", pl.format("{}:{}", "system", "code").alias("entity_id"))

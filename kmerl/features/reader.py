@@ -130,7 +130,7 @@ class FeatureStore:
         return EntityTable(
             tuple(table.column("entity_id").to_pylist()),
             tuple(table.column("name").to_pylist()),
-            _dense(table.column("embedding")),
+            np.array(_dense(table.column("embedding"))),  # a writable copy, not Arrow's read-only buffer
         )
 
     def quarantine(self) -> pl.DataFrame:

@@ -115,6 +115,9 @@ class TrainConfig(_Frozen):
     precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU.")
     device: str = Field("auto", description="auto: cuda:<local rank> when available, else cpu.")
     seed: int = 0
+    deterministic: bool = Field(
+        True, description="Bitwise-reproducible kernels (exact resume; index gradients are summed in a fixed order)."
+    )
     train_split: str = "train"
     val_split: str | None = Field("val", description="Split whose loss is reported each epoch (None: skip).")
     log_every_steps: int = Field(5, gt=0, description="Optimiser steps between step metrics.")

@@ -56,9 +56,12 @@ class PerLeadTokenizer(nn.Module):
 
     def forward(self, values: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
         batch, leads, samples = values.shape
-        patches = values.reshape(batch, leads, samples // self.patch_size, self.patch_size)
-        tokens = self.patch_embed(patches) + self.lead_embed[:, None, :] + self.time_embed[: patches.shape[2]]
-        return tokens.flatten(1, 2), valid.flatten(1)
+        patches_per_lead = samples // self.patch_size
+        index, padding = compact(valid.flatten(1))
+        patches = _take(values.reshape(batch, leads * patches_per_lead, self.patch_size), index)
+        lead, time = index // patches_per_lead, index % patches_per_lead
+        tokens = self.patch_embed(patches) + self.lead_embed[lead] + self.time_embed[time]
+        return tokens.masked_fill(padding[..., None], 0.0), padding
 
 
 class JointTokenizer(nn.Module):
@@ -76,23 +79,30 @@ class JointTokenizer(nn.Module):
         patches = values.reshape(batch, leads, samples // self.patch_size, self.patch_size)
         patches = patches * valid[..., None].to(patches.dtype)
         joint = patches.permute(0, 2, 1, 3).reshape(batch, -1, leads * self.patch_size)
-        return self.patch_embed(joint) + self.time_embed[: joint.shape[1]], valid.any(dim=1)
+        index, padding = compact(valid.any(dim=1))
+        tokens = self.patch_embed(_take(joint, index)) + self.time_embed[index]
+        return tokens.masked_fill(padding[..., None], 0.0), padding
 
 
-def compact(tokens: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
-    """Move each sample's valid tokens to the front and cut to the longest sample.
+def compact(valid: Tensor) -> tuple[Tensor, Tensor]:
+    """Positions of each sample's valid items, front-packed and cut to the longest sample.
 
-    Returns (tokens, padding). Padding slots are zeroed so that whatever the
-    dropped positions held (even inf from garbage in an absent lead) cannot leak.
+    Returns (index, padding), both (batch, length): the tokenizers embed only these
+    positions, so absent leads cost nothing and whatever they hold (even inf) never
+    enters a computation.
     """
     counts = valid.sum(dim=1)
     if bool((counts == 0).any()):
         raise ValueError("a sample has no tokens: every lead is absent, NaN or masked")
     length = int(counts.max())
-    order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)[:, :length]
-    gathered = tokens.gather(1, order[..., None].expand(-1, -1, tokens.shape[-1]))
-    padding = torch.arange(length, device=tokens.device)[None, :] >= counts[:, None]
-    return gathered.masked_fill(padding[..., None], 0.0), padding
+    index = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)[:, :length]
+    padding = torch.arange(length, device=valid.device)[None, :] >= counts[:, None]
+    return index, padding
+
+
+def _take(items: Tensor, index: Tensor) -> Tensor:
+    """items (batch, n, d) at index (batch, length) -> (batch, length, d)."""
+    return items.gather(1, index[..., None].expand(-1, -1, items.shape[-1]))
 
 
 class EcgEncoder(nn.Module):
@@ -129,8 +139,7 @@ class EcgEncoder(nn.Module):
         values = standardise(signal, usable)
         if keep is not None:
             valid = valid & keep
-        tokens, token_valid = self.tokenizer(values, valid)
-        tokens, padding = compact(tokens, token_valid)
+        tokens, padding = self.tokenizer(values, valid)
         # Without padding, attention runs unmasked: PyTorch then picks its fused
         # (flash) kernel, several times faster on CPU than the masked one.
         mask = padding if bool(padding.any()) else None

@@ -80,7 +80,7 @@ class KmerlModel(nn.Module):
 
     @property
     def temperature(self) -> float:
-        return float(1.0 / self.temperature_scale().exp())
+        return float(1.0 / self.temperature_scale().detach().exp())
 
     def encode_ecg(self, signal: Tensor, lead_mask: Tensor) -> EncoderOutput:
         return self.encoder(signal, lead_mask)

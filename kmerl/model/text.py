@@ -8,6 +8,7 @@ embeds every text once with it and training only learns projections on top.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from importlib import metadata
@@ -35,11 +36,17 @@ class TextEncoder(Protocol):
 
 
 class MiniLmEncoder:
-    """all-MiniLM-L6-v2 (384-d) from the installed package, loaded offline on first use."""
+    """all-MiniLM-L6-v2 (384-d) from the installed package, loaded offline on first use.
 
-    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+    Keeps the embeddings of the last ``cache_size`` distinct texts: machine-written
+    reports repeat heavily across a corpus, and each is then embedded once.
+    """
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64, cache_size: int = 65_536) -> None:
         self._device = device
         self._batch_size = batch_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
 
     @property
     def name(self) -> str:
@@ -61,14 +68,21 @@ class MiniLmEncoder:
         return SentenceTransformer(str(path), device=self._device)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.empty((0, self.dim), dtype=np.float32)
-        embeddings = self._model.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(embeddings, dtype=np.float32)
+        missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
+        if missing:
+            embeddings = self._model.encode(
+                missing,
+                batch_size=self._batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            self._cache.update(zip(missing, np.asarray(embeddings, dtype=np.float32), strict=True))
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            out[row] = self._cache[text]
+            self._cache.move_to_end(text)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return out
 

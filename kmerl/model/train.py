@@ -95,9 +95,14 @@ def train(
     ``"step"`` or ``"epoch"``).
     """
     context = init_distributed()
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
+        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         return _Trainer(config, feature_store_dir, out_dir, on_metrics, feature_store_version, context).run()
     finally:
+        torch.use_deterministic_algorithms(deterministic_before)
         context.close()
 
 
@@ -228,7 +233,8 @@ class _Trainer:
                 losses = self.step_model(batch)
             (losses.total / config.grad_accumulation).backward()
             size = len(batch["signal"])
-            sums += torch.tensor([float(losses.total) * size, float(losses.contrastive) * size, float(losses.knowledge) * size, size], dtype=torch.float64)
+            total = losses.total.detach()
+            sums += torch.tensor([float(total) * size, float(losses.contrastive) * size, float(losses.knowledge) * size, size], dtype=torch.float64)
             window_samples += size
             if not last_micro:
                 continue
@@ -242,7 +248,7 @@ class _Trainer:
                 now = time.perf_counter()
                 self._report({
                     "event": "step", "epoch": epoch + 1, "step": self.step, "total_steps": self.total_steps,
-                    "loss": float(losses.total), "contrastive": float(losses.contrastive), "knowledge": float(losses.knowledge),
+                    "loss": float(total), "contrastive": float(losses.contrastive), "knowledge": float(losses.knowledge),
                     "lr": self.scheduler.get_last_lr()[0], "temperature": self.model.temperature,
                     "samples_per_s": window_samples * self.context.world_size / (now - window_start),
                 })  # fmt: skip
@@ -291,7 +297,8 @@ class _Trainer:
         self.model.train()
         if not count:
             return {}
-        return {"val_loss": sums[0] / count, "val_contrastive": sums[1] / count, "val_knowledge": sums[2] / count}
+        loss, contrastive, knowledge = (float(value) for value in sums / count)
+        return {"val_loss": loss, "val_contrastive": contrastive, "val_knowledge": knowledge}
 
     def _save_checkpoint(self) -> None:
         if self.context.is_main:

@@ -51,7 +51,7 @@ class EvalTask(BaseModel):
         frame = (
             pl.DataFrame({"labels": labels})
             .with_row_index("row")
-            .explode("labels")
+            .explode("labels", empty_as_null=False)
             .drop_nulls("labels")
             .unnest("labels")
         )
