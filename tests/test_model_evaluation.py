@@ -143,3 +143,27 @@ def test_a_model_without_knowledge_has_no_query_scores(
     )  # fmt: skip
     assert set(evaluation.results["method"]) == {"zero_shot_text", "probe_100%"}
     assert set(evaluation.results["model"]) == {"no_knowledge"}
+
+
+def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, shared_data: Path, tmp_path: Path) -> None:
+    from kmerl.model.experiments import VARIANTS, compare
+
+    base = tiny_config(epochs=1)
+    baseline = VARIANTS["merl_baseline"](base)
+    assert baseline.encoder.tokenizer == "joint" and not baseline.masking.lead_masking
+    assert baseline.masking.segment_ratio == 0 and not baseline.objective.uses_knowledge
+    assert baseline.epochs == base.epochs and baseline.optim == base.optim and baseline.batch_size == base.batch_size
+    assert not VARIANTS["no_knowledge"](base).objective.uses_knowledge and VARIANTS["no_knowledge"](base).masking == base.masking
+    assert not VARIANTS["no_lead_masking"](base).masking.lead_masking
+
+    tasks = [ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")]
+    evaluation = EvaluationConfig(bootstrap=50, lead_subsets=("I", "all12"), probe_fractions=(0.1, 1.0))
+    first = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
+    assert set(first.results["model"]) == {"kmerl", "merl_baseline"}
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| kmerl | merl_baseline |" in table and "small" in table
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert "loss_curves.png" in pngs and "partial_leads-ptbxl_superclass-zero_shot_text.png" in pngs
+    assert any(name.startswith("roc-kmerl-") for name in pngs)
+    again = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
+    assert again.results.equals(first.results)  # trained and evaluated once: the rerun only reads

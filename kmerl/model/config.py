@@ -109,7 +109,7 @@ class TrainConfig(_Frozen):
     masking: MaskingConfig = Field(default_factory=MaskingConfig)
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
-    epochs: int = Field(24, gt=0)
+    epochs: int = Field(16, gt=0)
     batch_size: int = Field(32, gt=1, description="Samples per optimiser step on each process, before accumulation.")
     grad_accumulation: int = Field(1, gt=0, description="Micro-batches summed per optimiser step.")
     precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU.")

@@ -39,7 +39,7 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from kmerl.atomic import write_text_atomic
 from kmerl.features import FeatureSplit, FeatureStore
-from kmerl.features.dataset import FeatureDataset, whole_batch
+from kmerl.features.dataset import Batch, FeatureDataset, whole_batch
 from kmerl.hashing import stable_hash
 from kmerl.model import checkpoint
 from kmerl.model.config import TrainConfig
@@ -138,22 +138,7 @@ class _Trainer:
         self.store = FeatureStore.open(feature_store_dir, feature_store_version)
         self.key = run_key(config, self.store.version)
 
-        train_split = self.store.split(config.train_split)
-        self.dataset = FeatureDataset(train_split, _with_reports(train_split))
-        needed = config.batch_size * context.world_size
-        if len(self.dataset) < needed:
-            raise ValueError(
-                f"the {config.train_split} split has {len(self.dataset)} rows with a report; "
-                f"one step needs {needed} (batch_size x processes)"
-            )
-        self.sampler = DistributedSampler(
-            self.dataset, context.world_size, context.rank, shuffle=True, seed=config.seed, drop_last=True
-        )
-        self.loader = DataLoader(
-            self.dataset,
-            batch_sampler=BatchSampler(self.sampler, config.micro_batch_size, drop_last=True),
-            collate_fn=whole_batch,
-        )
+        self.sampler, self.loader = training_loader(self.store, config, context)
         self.steps_per_epoch = len(self.loader) // config.grad_accumulation
         self.total_steps = self.steps_per_epoch * config.epochs
 
@@ -321,6 +306,26 @@ class _Trainer:
             handle.write(json.dumps(metrics) + "\n")
         if self.on_metrics is not None:
             self.on_metrics(metrics)
+
+
+def training_loader(
+    store: FeatureStore, config: TrainConfig, context: Distributed | None = None
+) -> tuple[DistributedSampler[int], DataLoader[Batch]]:
+    """This process's share of each epoch, in micro-batches read one gather at a time."""
+    context = context or Distributed()
+    split = store.split(config.train_split)
+    dataset = FeatureDataset(split, _with_reports(split))
+    needed = config.batch_size * context.world_size
+    if len(dataset) < needed:
+        raise ValueError(
+            f"the {config.train_split} split has {len(dataset)} rows with a report; "
+            f"one step needs {needed} (batch_size x processes)"
+        )
+    sampler = DistributedSampler(dataset, context.world_size, context.rank, shuffle=True, seed=config.seed, drop_last=True)
+    loader = DataLoader(
+        dataset, batch_sampler=BatchSampler(sampler, config.micro_batch_size, drop_last=True), collate_fn=whole_batch
+    )
+    return sampler, loader
 
 
 def _with_reports(split: FeatureSplit) -> np.ndarray:
