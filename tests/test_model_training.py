@@ -110,3 +110,26 @@ def test_ddp_with_two_gloo_processes_reports_from_rank_zero_only(feature_store_r
     assert printed[-1]["event"] == "done" and printed[-1]["steps"] == 2 * per_epoch
     assert read_metrics(tmp_path / "run") == printed[:-1]
     load_model(tmp_path / "run" / "model.pt")
+
+
+def test_the_command_reports_through_dagster_pipes(feature_store_root: Path, tmp_path: Path) -> None:
+    from dagster import AssetExecutionContext, PipesSubprocessClient, asset, materialize
+
+    (tmp_path / "config.json").write_text(tiny_config(epochs=1).model_dump_json())
+    messages: list[object] = []
+
+    @asset
+    def encoder(context: AssetExecutionContext, pipes: PipesSubprocessClient):  # noqa: ANN202
+        command = [
+            sys.executable, "-m", "kmerl.model.train", "--features", str(feature_store_root),
+            "--out", str(tmp_path / "run"), "--config", str(tmp_path / "config.json"), "--pipes",
+        ]  # fmt: skip
+        invocation = pipes.run(command=command, context=context, env={"PYTHONPATH": str(REPO)})
+        messages.extend(invocation.get_custom_messages())
+        return invocation.get_materialize_result()
+
+    result = materialize([encoder], resources={"pipes": PipesSubprocessClient(cwd=str(REPO))})
+    assert result.success
+    metadata = result.asset_materializations_for_node("encoder")[0].metadata
+    assert metadata["steps"].value == 95 // 16 and metadata["model_path"].value == str(tmp_path / "run" / "model.pt")
+    assert messages == read_metrics(tmp_path / "run")  # every step and epoch, in order

@@ -160,10 +160,12 @@ class _Trainer:
         self.history: list[Metrics] = []
         self.epoch = 0
         self.step = 0
+        self._clock = (time.perf_counter(), 0)
 
     def run(self) -> TrainResult:
         self._claim_directory()
         self._resume()
+        self._clock = (time.perf_counter(), self.step)  # for the ETA: this process's pace since (re)start
         for epoch in range(self.epoch, self.config.epochs):
             self._train_epoch(epoch)
         if self.context.is_main and not self.run_dir.model.exists():
@@ -236,9 +238,10 @@ class _Trainer:
                     "loss": float(total), "contrastive": float(losses.contrastive), "knowledge": float(losses.knowledge),
                     "lr": self.scheduler.get_last_lr()[0], "temperature": self.model.temperature,
                     "samples_per_s": window_samples * self.context.world_size / (now - window_start),
+                    "eta_s": self._eta(now),
                 })  # fmt: skip
                 window_start, window_samples = now, 0
-        totals = self.context.sum(sums)
+        totals = self.context.sum(sums.to(self.device)).cpu()  # NCCL reduces device tensors only
         seconds = time.perf_counter() - started
         self.epoch = epoch + 1
         entry: Metrics = {
@@ -252,6 +255,10 @@ class _Trainer:
         self.history.append(entry)
         self._report(entry)
         self._save_checkpoint()
+
+    def _eta(self, now: float) -> float:
+        started, first_step = self._clock
+        return (now - started) / max(self.step - first_step, 1) * (self.total_steps - self.step)
 
     def _sync(self, last_micro: bool) -> AbstractContextManager[object]:
         """DDP averages gradients only on the last micro-batch of an accumulated step."""
