@@ -145,13 +145,17 @@ def _write(
     plots = {"loss_curves.png": loss_curves(metrics)}
     for task in results["task"].unique(maintain_order=True):
         for method in methods:
-            plots[f"partial_leads-{task}-{method}.png"] = partial_lead_chart(results, task, method)
+            plots[f"partial_leads-{task}-{_file_safe(method)}.png"] = partial_lead_chart(results, task, method)
     scores = read_evaluation(first_eval_dir).scores.filter((pl.col("lead_subset") == "all12") & pl.col("method").is_in(methods))
     for (task, method), rows in scores.group_by("task", "method", maintain_order=True):
-        plots[f"roc-{first}-{task}-{method}.png"] = roc_curves(rows, f"{first}: {task}, {method}, all 12 leads")
+        plots[f"roc-{first}-{task}-{_file_safe(method)}.png"] = roc_curves(rows, f"{first}: {task}, {method}, all 12 leads")
     for name, png in plots.items():
         with atomic_path(out_dir / name) as temp:
             temp.write_bytes(png)
+
+
+def _file_safe(method: str) -> str:
+    return method.replace("%", "pct")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ def partial_lead_chart(results: pl.DataFrame, task: str, method: str) -> bytes:
     subsets = rows["lead_subset"].unique(maintain_order=True).to_list()
     models = rows["model"].unique(maintain_order=True).to_list()
     width = 0.8 / max(len(models), 1)
-    figure, axis = plt.subplots(figsize=(max(6, 1.2 * len(subsets) * max(len(models), 1) * 0.6), 4))
+    figure, axis = plt.subplots(figsize=(max(7.0, 1.5 + len(subsets) * (0.4 + 0.3 * len(models))), 4.5))
     for i, model in enumerate(models):
         values = rows.filter(pl.col("model") == model).select("lead_subset", "macro_auroc", "ci_low", "ci_high")
         by_subset = {r["lead_subset"]: r for r in values.iter_rows(named=True)}
@@ -69,7 +69,7 @@ def partial_lead_chart(results: pl.DataFrame, task: str, method: str) -> bytes:
     axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     n_test = int(rows["n_test"].max()) if rows.height else 0
     axis.set(xticks=np.arange(len(subsets)), xticklabels=subsets, ylim=(0, 1), ylabel="macro AUROC",
-             title=f"{task}, {method}: partial leads (n test = {n_test}; small, intervals wide)")  # fmt: skip
+             title=f"{task}, {method}, by lead subset\nn test = {n_test}: a small test set, intervals are wide")  # fmt: skip
     axis.legend(fontsize=7)
     figure.tight_layout()
     return to_png(figure)
