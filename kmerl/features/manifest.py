@@ -86,11 +86,11 @@ class FeatureManifest(BaseModel):
 
 
 def new_manifest(**fields: object) -> FeatureManifest:
-    """The version id hashes what determines the content, so equal inputs give equal versions."""
-    identity = {k: fields[k] for k in ("code_version", "text_encoder", "vocabulary_key", "entities_key", "mentions_quarantine_key")}
-    chunks = fields["chunks"]
-    version = stable_hash(identity, [c.key for c in chunks])  # type: ignore[attr-defined]
-    return FeatureManifest.model_validate(fields | {"version": version, "created_at": datetime.now(UTC)})
+    """The version id hashes the content description (not the time, nor which signal-store
+    versions held the records), so equal inputs give equal versions."""
+    draft = FeatureManifest.model_validate(fields | {"version": "", "created_at": datetime.now(UTC)})
+    identity = draft.model_dump(mode="json", exclude={"version", "created_at", "signal_store_versions"})
+    return draft.model_copy(update={"version": stable_hash(identity)})
 
 
 def publish(layout: FeatureLayout, manifest: FeatureManifest) -> None:
