@@ -1,9 +1,9 @@
 """Shared inputs of the feature store and model tests, built from the real sample archives.
 
-The signal store and feature store live in the session's base temporary folder:
+The signal store and feature store live in pytest's base temporary folder:
 every test module asks for them, and the second request finds every shard and
 chunk already written (both builders are content-addressed), so they are built
-once per session.
+once per test run.
 
 Knowledge stand-in: until an LLM extraction output is available to the tests,
 ``record_entities`` are the records' own source labels (PTB-XL cardiologist SCP
@@ -25,7 +25,7 @@ from kmerl.model.text import MiniLmEncoder
 from kmerl.sources import ChallengeSource, PtbXlSource
 from kmerl.store import SignalStore
 
-TEXT_ENCODER = MiniLmEncoder()  # loaded on first use, shared by every module of the session
+TEXT_ENCODER = MiniLmEncoder()  # loaded on first use, shared by every test module
 
 
 def tiny_config(**changes: object) -> TrainConfig:
