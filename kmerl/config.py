@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.ingest.config import IngestConfig
+from kmerl.model.config import ModelConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
 from kmerl.storage import store_path
 
@@ -67,6 +68,7 @@ class KmerlConfig(BaseSettings):
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
 
     @field_validator("home")

@@ -31,6 +31,11 @@ def is_local(path: UPath | Path) -> bool:
     return isinstance(path, Path)
 
 
+def local_cache_dir(path: UPath) -> Path:
+    """Where local copies of a remote store's files go (memory maps need a local file)."""
+    return Path.home() / ".cache" / "kmerl" / path.protocol / path.path.strip("/")
+
+
 def arrow_location(path: UPath | Path) -> tuple[str, pafs.FileSystem | None]:
     """What pyarrow needs to open ``path``: native I/O for local files, the fsspec
     file system wrapped for pyarrow otherwise."""

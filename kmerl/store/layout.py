@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmerl.storage import is_local, store_path
+from kmerl.storage import is_local, local_cache_dir, store_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,7 @@ class SourceLayout:
     @property
     def cache(self) -> Path:
         """Memory-mapped copies must be local: beside the store, or in the user's cache."""
-        if is_local(self.base):
-            return self.base / "cache"
-        return Path.home() / ".cache" / "kmerl" / self.base.protocol / self.base.path.strip("/")
+        return self.base / "cache" if is_local(self.base) else local_cache_dir(self.base)
 
     @property
     def current_pointer(self) -> Path:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from kmerl.atomic import atomic_write
+from kmerl.npy_cache import dense, mapped
 from kmerl.storage import arrow_location, parquet_file, read_parquet
 from kmerl.store.layout import SourceLayout
 from kmerl.store.manifest import StoreManifest, load_manifest, store_sources
@@ -161,9 +161,7 @@ class SignalStore:
         if shard_number not in self._arrays:
             shard = self._shards[shard_number]
             path = self._cache_dir / f"{shard.key}.npy" if self._cache_dir else shard.layout.mmap_file(shard.key)
-            if not path.exists():
-                _write_npy(shard.signal_file, path)
-            self._arrays[shard_number] = np.load(path, mmap_mode="r")
+            self._arrays[shard_number] = mapped(parquet_file(shard.signal_file), SIGNAL_COLUMN, path)
         return self._arrays[shard_number]
 
     def _from_parquet(self, shard_number: int, row: int) -> np.ndarray:
@@ -174,25 +172,9 @@ class SignalStore:
         group, offset = divmod(row, group_rows)
         key = (shard_number, group)
         if key not in self._row_groups:
-            column = parquet.read_row_group(group, columns=[SIGNAL_COLUMN]).column(SIGNAL_COLUMN)
-            self._row_groups[key] = column.combine_chunks().to_numpy_ndarray()
+            self._row_groups[key] = dense(parquet.read_row_group(group, columns=[SIGNAL_COLUMN]).column(SIGNAL_COLUMN))
             if len(self._row_groups) > self._cached_row_groups:
                 self._row_groups.popitem(last=False)
         self._row_groups.move_to_end(key)
         return np.array(self._row_groups[key][offset])
 
-
-def _write_npy(signal_file: Path, path: Path) -> None:
-    """Copy a shard's signals into an .npy file, streaming one row group at a time."""
-    parquet = parquet_file(signal_file)
-    tensor_type = parquet.schema_arrow.field(SIGNAL_COLUMN).type
-    dtype = np.dtype(tensor_type.value_type.to_pandas_dtype())
-    header = {
-        "descr": np.lib.format.dtype_to_descr(dtype),
-        "fortran_order": False,
-        "shape": (parquet.metadata.num_rows, *tensor_type.shape),
-    }
-    with atomic_write(path) as handle:
-        np.lib.format.write_array_header_2_0(handle, header)
-        for batch in parquet.iter_batches(columns=[SIGNAL_COLUMN]):
-            handle.write(np.ascontiguousarray(batch.column(0).to_numpy_ndarray(), dtype=dtype).tobytes())

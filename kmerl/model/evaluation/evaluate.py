@@ -1,0 +1,239 @@
+"""Zero-shot, linear-probe and partial-lead evaluation of a trained encoder (method section 6).
+
+For every task and lead subset: the test records are embedded with only the
+subset's leads; zero-shot scores are the cosine similarity to each class prompt
+(and, for models with a cardiac query network, the query logit of the class name);
+linear probes are fitted on 1%, 10% and 100% of the task's training labels. Every
+number is a macro AUROC with a bootstrap interval over the test records.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from kmerl.atomic import atomic_write, write_text_atomic
+from kmerl.features import FeatureSplit, FeatureStore
+from kmerl.ingest.progress import ProgressCallback, ProgressTracker
+from kmerl.leads import LEAD_SUBSETS, lead_mask
+from kmerl.model.checkpoint import load_model
+from kmerl.model.config import EvaluationConfig
+from kmerl.model.evaluation.metrics import macro_auroc
+from kmerl.model.evaluation.probe import label_subset, probe_scores
+from kmerl.model.evaluation.tasks import EvalTask
+from kmerl.model.evaluation.table import results_markdown
+from kmerl.model.network import KmerlModel
+from kmerl.model.text import TextEncoder
+
+log = logging.getLogger(__name__)
+
+ZERO_SHOT_TEXT = "zero_shot_text"
+ZERO_SHOT_QUERY = "zero_shot_query"
+
+
+def probe_method(fraction: float) -> str:
+    return f"probe_{fraction:.0%}"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    results: pl.DataFrame  # one row per (model, task, lead_subset, method): macro AUROC and its interval
+    scores: pl.DataFrame  # one row per (…, class, record): label and score, for ROC curves and audits
+
+
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """Rows of one task side (fit or test), possibly spread over several splits."""
+
+    parts: list[tuple[FeatureSplit, np.ndarray]]
+    record_ids: list[str]
+    labels: np.ndarray  # (records, classes) bool
+    lead_masks: np.ndarray  # (records, 12) bool
+
+    def select(self, keep: np.ndarray) -> _Records:
+        offsets = np.cumsum([0] + [len(p) for _, p in self.parts])
+        parts = [(split, positions[keep[offsets[i] : offsets[i + 1]]]) for i, (split, positions) in enumerate(self.parts)]
+        ids = [rid for rid, kept in zip(self.record_ids, keep, strict=True) if kept]
+        return _Records(parts, ids, self.labels[keep], self.lead_masks[keep])
+
+
+def evaluate(
+    model_path: Path,
+    feature_store: FeatureStore,
+    tasks: list[EvalTask],
+    text_encoder: TextEncoder,
+    config: EvaluationConfig | None = None,
+    model_name: str = "kmerl",
+    out_dir: Path | None = None,
+    device: str = "cpu",
+    on_progress: ProgressCallback | None = None,
+) -> Evaluation:
+    """Evaluate the model saved at ``model_path``; with ``out_dir``, also write
+    ``results.parquet``, ``results.md`` and ``scores.parquet`` there."""
+    config = config or EvaluationConfig()
+    model = load_model(model_path, device)
+    tracker = ProgressTracker(len(tasks) * len(config.lead_subsets), on_progress, 5.0, unit="settings")
+    results: list[dict[str, object]] = []
+    scores: list[pl.DataFrame] = []
+    for task in tasks:
+        fit, test = _records(feature_store, task, task.fit_splits), _records(feature_store, task, task.test_splits)
+        classes = _eligible_classes(test.labels, config.min_test_positives)
+        if not len(classes):
+            log.warning("%s: no class has %d positives in the test set; skipped", task.name, config.min_test_positives)
+            tracker.advance(len(config.lead_subsets))
+            continue
+        names = [task.classes[c].name for c in classes]
+        fit, test = _with_classes(fit, classes), _with_classes(test, classes)
+        prompts = torch.from_numpy(text_encoder.encode([config.prompt_template.format(name=n) for n in names])).to(device)
+        for subset in config.lead_subsets:
+            for method, (fit_n, scored, test_set) in _score_subset(model, fit, test, prompts, subset, config, device).items():
+                metric = macro_auroc(test_set.labels, scored, config.bootstrap, config.confidence, config.seed)
+                results.append({
+                    "model": model_name, "task": task.name, "lead_subset": subset, "method": method,
+                    "macro_auroc": metric.value, "ci_low": metric.low, "ci_high": metric.high,
+                    "n_fit": fit_n, "n_test": len(test_set.record_ids), "n_classes": len(names),
+                    "classes": names, "class_auroc": list(metric.per_class),
+                })  # fmt: skip
+                scores.append(_score_rows(model_name, task.name, subset, method, names, test_set, scored))
+            tracker.advance(1)
+    tracker.finish()
+    evaluation = Evaluation(pl.DataFrame(results, schema=_RESULT_SCHEMA), pl.concat(scores) if scores else pl.DataFrame())
+    if out_dir is not None:
+        write_evaluation(evaluation, out_dir)
+    return evaluation
+
+
+def write_evaluation(evaluation: Evaluation, out_dir: Path) -> None:
+    for name, frame in (("results", evaluation.results), ("scores", evaluation.scores)):
+        with atomic_write(out_dir / f"{name}.parquet") as handle:
+            frame.write_parquet(handle)
+    write_text_atomic(out_dir / "results.md", results_markdown(evaluation.results))
+
+
+def read_evaluation(out_dir: Path) -> Evaluation:
+    return Evaluation(pl.read_parquet(out_dir / "results.parquet"), pl.read_parquet(out_dir / "scores.parquet"))
+
+
+_RESULT_SCHEMA = {
+    "model": pl.String, "task": pl.String, "lead_subset": pl.String, "method": pl.String,
+    "macro_auroc": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
+    "n_fit": pl.Int64, "n_test": pl.Int64, "n_classes": pl.Int64,
+    "classes": pl.List(pl.String), "class_auroc": pl.List(pl.Float64),
+}  # fmt: skip
+
+
+def _records(store: FeatureStore, task: EvalTask, splits: tuple[str, ...]) -> _Records:
+    parts, ids, labels, masks = [], [], [], []
+    for name in splits:
+        if not store.manifest.rows.get(name):
+            continue
+        split = store.split(name)
+        metadata = split.metadata(["record_id", "source", "labels"]).with_row_index("position")
+        metadata = metadata.filter(pl.col("source") == task.source)
+        positions = metadata["position"].to_numpy().astype(np.int64)
+        parts.append((split, positions))
+        ids.extend(metadata["record_id"].to_list())
+        labels.append(task.label_matrix(metadata["labels"]))
+        masks.append(split.column("lead_mask")[positions])
+    if not parts:
+        return _Records([], [], np.zeros((0, len(task.classes)), bool), np.zeros((0, 12), bool))
+    return _Records(parts, ids, np.concatenate(labels), np.concatenate(masks))
+
+
+def _eligible_classes(labels: np.ndarray, min_positives: int) -> np.ndarray:
+    positives = labels.sum(axis=0)
+    return np.flatnonzero((positives >= min_positives) & (positives < len(labels)))
+
+
+def _with_classes(records: _Records, classes: np.ndarray) -> _Records:
+    return _Records(records.parts, records.record_ids, records.labels[:, classes], records.lead_masks)
+
+
+def _score_subset(
+    model: KmerlModel,
+    fit: _Records,
+    test: _Records,
+    prompts: torch.Tensor,
+    subset: str,
+    config: EvaluationConfig,
+    device: str,
+) -> dict[str, tuple[int, np.ndarray, _Records]]:
+    """method -> (fit records used, (test records, classes) scores, test records) for one lead subset.
+
+    Records holding none of the subset's leads cannot be scored with it and are
+    left out of both sides (the same records for every model).
+    """
+    wanted = np.array(lead_mask(LEAD_SUBSETS[subset]))
+    fit = fit.select((fit.lead_masks & wanted).any(axis=1))
+    test = test.select((test.lead_masks & wanted).any(axis=1))
+    test_out = _embed(model, test, wanted, prompts, config.batch_size, device)
+    methods: dict[str, tuple[int, np.ndarray, _Records]] = {}
+    with torch.no_grad():
+        text = model.encode_text(prompts).cpu().numpy()
+    methods[ZERO_SHOT_TEXT] = (0, test_out.embeddings @ text.T, test)
+    if test_out.query_logits is not None:
+        methods[ZERO_SHOT_QUERY] = (0, test_out.query_logits, test)
+    if len(fit.record_ids):
+        fit_features = _embed(model, fit, wanted, None, config.batch_size, device).features
+        for fraction in config.probe_fractions:
+            chosen = label_subset(len(fit.record_ids), fraction, config.seed)
+            scored = probe_scores(fit_features[chosen], fit.labels[chosen], test_out.features, config.probe_c)
+            methods[probe_method(fraction)] = (len(chosen), scored, test)
+    return methods
+
+
+@dataclass(frozen=True, slots=True)
+class _Embedded:
+    features: np.ndarray
+    embeddings: np.ndarray  # L2-normalised
+    query_logits: np.ndarray | None
+
+
+@torch.no_grad()
+def _embed(
+    model: KmerlModel, records: _Records, wanted: np.ndarray, prompts: torch.Tensor | None, batch_size: int, device: str
+) -> _Embedded:
+    features, embeddings, logits = [], [], []
+    ask = prompts is not None and model.query_network is not None
+    for split, positions in records.parts:
+        masks = split.column("lead_mask")[positions] & wanted
+        # Records with equal lead counts batch without padding (the fused attention kernel).
+        order = np.argsort(masks.sum(axis=1), kind="stable")
+        part_features = np.empty((len(positions), model.config.encoder.width), dtype=np.float32)
+        part_embeddings = np.empty((len(positions), model.config.encoder.embed_dim), dtype=np.float32)
+        part_logits = np.empty((len(positions), len(prompts) if ask else 0), dtype=np.float32)  # type: ignore[arg-type]
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            rows = split.rows(positions[batch], columns=("signal",))
+            signal = torch.from_numpy(rows["signal"].astype(np.float32, copy=False)).to(device)
+            output = model.encode_ecg(signal, torch.from_numpy(masks[batch]).to(device))
+            part_features[batch] = output.features.float().cpu().numpy()
+            part_embeddings[batch] = torch.nn.functional.normalize(output.embedding.float(), dim=-1).cpu().numpy()
+            if ask:
+                part_logits[batch] = model.query_logits(output, prompts).float().cpu().numpy()  # type: ignore[arg-type]
+        features.append(part_features)
+        embeddings.append(part_embeddings)
+        logits.append(part_logits)
+    width, dim = model.config.encoder.width, model.config.encoder.embed_dim
+    return _Embedded(
+        np.concatenate(features) if features else np.zeros((0, width), np.float32),
+        np.concatenate(embeddings) if embeddings else np.zeros((0, dim), np.float32),
+        np.concatenate(logits) if ask and logits else None,
+    )
+
+
+def _score_rows(
+    model: str, task: str, subset: str, method: str, names: list[str], records: _Records, scores: np.ndarray
+) -> pl.DataFrame:
+    n, classes = scores.shape
+    return pl.DataFrame({
+        "model": [model] * (n * classes), "task": [task] * (n * classes), "lead_subset": [subset] * (n * classes),
+        "method": [method] * (n * classes), "class": np.repeat(np.array(names, dtype=object), n).tolist(),
+        "record_id": records.record_ids * classes, "label": records.labels.T.reshape(-1),
+        "score": scores.T.reshape(-1).astype(np.float64),
+    })  # fmt: skip

@@ -1,0 +1,76 @@
+"""AUROC, macro AUROC and bootstrap confidence intervals.
+
+AUROC is computed here from ranks (the Mann-Whitney U statistic) rather than with
+``sklearn.metrics.roc_auc_score`` because the bootstrap needs it for a thousand
+resamples x every class x every setting: ranked as one array it takes
+milliseconds, looped through scikit-learn minutes. The tests check it against
+scikit-learn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def auroc_rows(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AUROC of each row of (rows, n) binary labels and scores; NaN where a row has one class only.
+
+    Ties get average ranks, which counts a tied positive-negative pair as half,
+    exactly as scikit-learn does.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    ranks = rankdata(np.asarray(scores, dtype=np.float64), axis=-1)
+    positives = labels.sum(axis=-1)
+    negatives = labels.shape[-1] - positives
+    rank_sum = np.where(labels, ranks, 0.0).sum(axis=-1)
+    u = rank_sum - positives * (positives + 1) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((positives > 0) & (negatives > 0), u / (positives * negatives), np.nan)
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    return float(auroc_rows(np.asarray(labels)[None], np.asarray(scores)[None])[0])
+
+
+def class_aurocs(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per-class AUROC of (records, classes) labels and scores."""
+    return auroc_rows(np.asarray(labels).T, np.asarray(scores).T)
+
+
+@dataclass(frozen=True, slots=True)
+class MacroAuroc:
+    value: float
+    low: float
+    high: float
+    per_class: tuple[float, ...]
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def macro_auroc(
+    labels: np.ndarray, scores: np.ndarray, resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> MacroAuroc:
+    """Macro AUROC over classes, with a percentile bootstrap interval over records.
+
+    Each resample draws the test records with replacement; a class that has no
+    positive (or no negative) in a resample is left out of that resample's mean,
+    the usual convention for small, imbalanced test sets.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    per_class = class_aurocs(labels, scores)
+    value = float(np.nanmean(per_class)) if np.isfinite(per_class).any() else float("nan")
+    if resamples == 0 or not np.isfinite(value):
+        return MacroAuroc(value, float("nan"), float("nan"), tuple(per_class.tolist()))
+    draws = np.random.default_rng(seed).integers(0, len(labels), size=(resamples, len(labels)))
+    # One class at a time: all its resamples are ranked in one call, memory stays resamples x records.
+    resampled = np.stack([auroc_rows(labels[draws, c], scores[draws, c]) for c in range(labels.shape[1])])
+    valid = np.isfinite(resampled).any(axis=0)
+    means = np.nanmean(resampled[:, valid], axis=0)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return MacroAuroc(value, float(low), float(high), tuple(per_class.tolist()))

@@ -1,0 +1,214 @@
+"""K-MERL against a MERL-style baseline and two ablations, on the same data and budget.
+
+Variants of one base configuration (same epochs, batch, optimiser, seed):
+
+    kmerl            per-lead tokens, lead + segment masking, contrastive + knowledge loss
+    merl_baseline    one joint token per time patch (absent leads zero-filled), no masking, contrastive only
+    no_knowledge     kmerl without the cardiac query network's loss
+    no_lead_masking  kmerl without dynamic lead masking (segment masking kept)
+
+Each variant trains into its own run directory (resumable) and is evaluated once;
+the comparison table, its plots and the wall times are written beside them.
+
+As a command, on the configured signal store (``kmerl ingest`` first)::
+
+    python -m kmerl.model.experiments [--variants kmerl merl_baseline ...] [--record-entities F --vocabulary F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from kmerl.atomic import atomic_write, write_text_atomic
+from kmerl.features import FeatureStore
+from kmerl.hashing import stable_hash
+from kmerl.ingest.progress import ProgressCallback
+from kmerl.model.config import EvaluationConfig, TrainConfig
+from kmerl.model.evaluation import EvalTask, evaluate, read_evaluation, results_markdown
+from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, probe_method
+from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
+from kmerl.model.text import TextEncoder
+from kmerl.model.train import MetricsCallback, read_metrics, run_key, train
+
+log = logging.getLogger(__name__)
+
+
+def _merl_baseline(config: TrainConfig) -> TrainConfig:
+    return config.model_copy(
+        update={
+            "encoder": config.encoder.model_copy(update={"tokenizer": "joint"}),
+            "masking": config.masking.model_copy(update={"lead_masking": False, "segment_ratio": 0.0}),
+            "objective": config.objective.model_copy(update={"knowledge_weight": 0.0}),
+        }
+    )
+
+
+def _no_knowledge(config: TrainConfig) -> TrainConfig:
+    return config.model_copy(update={"objective": config.objective.model_copy(update={"knowledge_weight": 0.0})})
+
+
+def _no_lead_masking(config: TrainConfig) -> TrainConfig:
+    return config.model_copy(update={"masking": config.masking.model_copy(update={"lead_masking": False})})
+
+
+VARIANTS: dict[str, Callable[[TrainConfig], TrainConfig]] = {
+    "kmerl": lambda config: config,
+    "merl_baseline": _merl_baseline,
+    "no_knowledge": _no_knowledge,
+    "no_lead_masking": _no_lead_masking,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    results: pl.DataFrame  # every variant's evaluation rows
+    timings: dict[str, dict[str, float]]  # variant -> seconds and samples/s (see compare)
+    out_dir: Path
+
+
+def compare(
+    feature_store_dir: Path,
+    out_dir: Path,
+    tasks: list[EvalTask],
+    text_encoder: TextEncoder,
+    base: TrainConfig,
+    evaluation: EvaluationConfig,
+    variants: Sequence[str] = tuple(VARIANTS),
+    on_metrics: MetricsCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Comparison:
+    """Train (or resume) and evaluate each variant; write ``comparison.md``, ``comparison.parquet``,
+    ``timings.json`` and the plots under ``out_dir``.
+
+    Timings per variant: ``epoch_seconds`` and ``train_samples_per_s`` come from the
+    run's own history (the training steps, whenever they ran); ``train_call_s`` and
+    ``evaluate_call_s`` are this call's wall time, near zero for a finished run.
+    """
+    unknown = [name for name in variants if name not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
+    store = FeatureStore.open(feature_store_dir)
+    evaluation_key = stable_hash(evaluation, [task.model_dump(mode="json") for task in tasks], text_encoder.name, length=8)
+    frames, timings, metrics, eval_dirs = [], {}, {}, {}
+    for name in variants:
+        config = VARIANTS[name](base)
+        run_dir = out_dir / "runs" / f"{name}-{run_key(config, store.version)[:12]}"
+        started = time.perf_counter()
+        result = train(config, feature_store_dir, run_dir, on_metrics=_tagged(on_metrics, name))
+        trained = time.perf_counter()
+        eval_dir = eval_dirs[name] = run_dir / f"evaluation-{evaluation_key}"
+        if (eval_dir / "results.parquet").exists():
+            frames.append(read_evaluation(eval_dir).results)
+        else:
+            frames.append(
+                evaluate(result.model_path, store, tasks, text_encoder, evaluation, name, eval_dir, on_progress=on_progress).results
+            )
+        epoch_seconds = sum(entry["epoch_seconds"] for entry in result.history)
+        samples = sum(entry["samples_per_s"] * entry["epoch_seconds"] for entry in result.history)
+        timings[name] = {
+            "train_call_s": trained - started,
+            "evaluate_call_s": time.perf_counter() - trained,
+            "epoch_seconds": epoch_seconds,
+            "train_samples_per_s": samples / epoch_seconds if epoch_seconds else 0.0,
+        }
+        metrics[name] = read_metrics(run_dir)
+    results = pl.concat(frames)
+    _write(out_dir, results, timings, metrics, evaluation, eval_dirs[variants[0]], variants[0])
+    log.info("comparison on feature store %s written to %s", store.version, out_dir)
+    return Comparison(results, timings, out_dir)
+
+
+def _tagged(on_metrics: MetricsCallback | None, variant: str) -> MetricsCallback | None:
+    if on_metrics is None:
+        return None
+    return lambda metrics: on_metrics({"variant": variant} | metrics)
+
+
+def _write(
+    out_dir: Path,
+    results: pl.DataFrame,
+    timings: dict[str, dict[str, float]],
+    metrics: dict[str, list[dict[str, object]]],
+    evaluation: EvaluationConfig,
+    first_eval_dir: Path,
+    first: str,
+) -> None:
+    with atomic_write(out_dir / "comparison.parquet") as handle:
+        results.write_parquet(handle)
+    write_text_atomic(out_dir / "comparison.md", results_markdown(results, evaluation.confidence))
+    write_text_atomic(out_dir / "timings.json", json.dumps(timings, indent=2))
+    methods = (ZERO_SHOT_TEXT, probe_method(max(evaluation.probe_fractions)))
+    plots = {"loss_curves.png": loss_curves(metrics)}
+    for task in results["task"].unique(maintain_order=True):
+        for method in methods:
+            plots[f"partial_leads-{task}-{_file_safe(method)}.png"] = partial_lead_chart(results, task, method)
+    scores = read_evaluation(first_eval_dir).scores.filter((pl.col("lead_subset") == "all12") & pl.col("method").is_in(methods))
+    for (task, method), rows in scores.group_by("task", "method", maintain_order=True):
+        plots[f"roc-{first}-{task}-{_file_safe(method)}.png"] = roc_curves(rows, f"{first}: {task}, {method}, all 12 leads")
+    for name, png in plots.items():
+        with atomic_write(out_dir / name) as handle:
+            handle.write(png)
+
+
+def _file_safe(method: str) -> str:
+    return method.replace("%", "pct")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kmerl.model.experiments", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--record-entities", type=Path, help="Parquet: record_id, entity_id, status (default: source labels)")
+    parser.add_argument("--vocabulary", type=Path, help="Parquet: entity_id, name (with --record-entities)")
+    parser.add_argument("--out", type=Path, help="default: <home>/experiments")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from kmerl.config import KmerlConfig
+    from kmerl.features import build_feature_store, entities_from_labels, label_vocabulary
+    from kmerl.model.evaluation import tasks_for_sources
+    from kmerl.model.text import MiniLmEncoder
+    from kmerl.sources import ChallengeSource, PtbXlSource
+    from kmerl.store import SignalStore
+
+    config = KmerlConfig()
+    started = time.perf_counter()
+    store = SignalStore.open(config.signal_store, access="parquet")
+    if args.record_entities is not None:
+        if args.vocabulary is None:
+            parser.error("--record-entities needs --vocabulary")
+        record_entities, vocabulary = pl.read_parquet(args.record_entities), pl.read_parquet(args.vocabulary)
+    else:
+        log.info("knowledge: the records' source labels (cardiologist SCP codes, SNOMED CT diagnoses), not LLM extraction")
+        ptbxl = next((s for s in config.sources if isinstance(s, PtbXlSource)), None)
+        challenge = next((s for s in config.sources if isinstance(s, ChallengeSource)), None)
+        vocabulary = label_vocabulary(
+            ptbxl.root / "scp_statements.csv" if ptbxl else None,
+            (challenge.dx_mapping_dir or challenge.root) if challenge else None,
+        )
+        record_entities = entities_from_labels(store.metadata(["record_id", "labels"]).collect(), vocabulary)
+    text_encoder = MiniLmEncoder()
+    features_dir = config.home / "features"
+    build_feature_store(store, record_entities, vocabulary, features_dir, text_encoder, config.model.features,
+                        on_progress=lambda p: log.info("features: %s", p))  # fmt: skip
+    features_s = time.perf_counter() - started
+    comparison = compare(
+        features_dir, args.out or config.home / "experiments", tasks_for_sources(config.sources), text_encoder,
+        config.model.training, config.model.evaluation, args.variants,
+        on_metrics=lambda m: log.info("%s", json.dumps(m)) if m["event"] == "epoch" else None,
+    )  # fmt: skip
+    print((comparison.out_dir / "comparison.md").read_text())
+    print(json.dumps({"feature_store_s": features_s, "total_s": time.perf_counter() - started} | comparison.timings, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

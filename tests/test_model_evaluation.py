@@ -1,0 +1,169 @@
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import StandardScaler
+
+from kmerl.features import FeatureStore
+from kmerl.leads import LEAD_SUBSETS
+from kmerl.model.config import EvaluationConfig
+from kmerl.model.evaluation import challenge_task, evaluate, macro_auroc, ptbxl_superclass_task, read_evaluation
+from kmerl.model.evaluation.metrics import auroc, auroc_rows
+from kmerl.model.evaluation.probe import label_subset, probe_scores
+from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
+from kmerl.model.train import read_metrics, train
+from tests.model_fixtures import (  # noqa: F401  # fixtures
+    TEXT_ENCODER,
+    feature_store,
+    feature_store_root,
+    record_entities,
+    signal_store,
+    signal_store_root,
+    tiny_config,
+    vocabulary,
+)
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_auroc_equals_scikit_learn_with_ties_and_rows() -> None:
+    rng = np.random.default_rng(0)
+    for n in (5, 17, 200):
+        labels = rng.random(n) < 0.3
+        labels[:2] = [True, False]
+        scores = np.round(rng.normal(size=n) + labels, 1)  # rounding makes ties
+        assert auroc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    labels = rng.random((50, 30)) < 0.4
+    scores = rng.normal(size=(50, 30)) + labels
+    expected = [roc_auc_score(labels[i], scores[i]) for i in range(50)]
+    np.testing.assert_allclose(auroc_rows(labels, scores), expected, atol=1e-12)
+    assert np.isnan(auroc(np.ones(4, bool), np.arange(4.0)))
+
+
+def test_macro_auroc_and_its_bootstrap_interval() -> None:
+    rng = np.random.default_rng(1)
+    labels = rng.random((120, 4)) < 0.3
+    scores = rng.normal(size=(120, 4)) + 1.5 * labels
+    result = macro_auroc(labels, scores, resamples=500, seed=3)
+    per_class = [roc_auc_score(labels[:, c], scores[:, c]) for c in range(4)]
+    assert result.value == pytest.approx(np.mean(per_class))
+    np.testing.assert_allclose(result.per_class, per_class)
+    assert result.low < result.value < result.high
+    assert macro_auroc(labels, scores, resamples=500, seed=3) == result  # seeded: reproducible
+    smaller = macro_auroc(labels[:30], scores[:30], resamples=500, seed=3)
+    assert smaller.high - smaller.low > result.high - result.low  # fewer records, wider interval
+    # a class with no positive is left out of the mean, not scored 0 or 1
+    labels[:, 2] = False
+    partial = macro_auroc(labels, scores, resamples=100)
+    assert np.isnan(partial.per_class[2]) and partial.value == pytest.approx(np.nanmean(partial.per_class))
+
+
+def test_probe_equals_a_scikit_learn_logistic_regression() -> None:
+    features, target = make_classification(n_samples=300, n_features=12, n_informative=5, random_state=0)
+    labels = np.stack([target == 1, features[:, 0] > 0.5, np.zeros(300, bool)], axis=1)
+    train, test = slice(0, 200), slice(200, 300)
+    scores = probe_scores(features[train], labels[train], features[test], c=0.5)
+    scaler = StandardScaler().fit(features[train])
+    reference = LogisticRegression(C=0.5, max_iter=2000).fit(scaler.transform(features[train]), labels[train, 0])
+    np.testing.assert_allclose(scores[:, 0], reference.predict_proba(scaler.transform(features[test]))[:, 1], rtol=1e-6)
+    assert roc_auc_score(labels[test, 1], scores[:, 1]) > 0.9
+    assert np.all(scores[:, 2] == 0.0)  # never positive in training: a constant, AUROC 0.5
+
+
+def test_label_subsets_are_reproducible_and_never_empty() -> None:
+    assert len(label_subset(353, 0.01, seed=0)) == 4
+    assert len(label_subset(50, 0.01, seed=0)) == 1
+    assert len(label_subset(353, 1.0, seed=0)) == 353
+    np.testing.assert_array_equal(label_subset(353, 0.1, seed=5), label_subset(353, 0.1, seed=5))
+
+
+def test_tasks_read_classes_from_the_source_tables(shared_data: Path, feature_store: FeatureStore) -> None:
+    ptbxl = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
+    assert [c.name for c in ptbxl.classes] == ["normal ECG", "myocardial infarction", "ST/T change", "conduction disturbance", "hypertrophy"]
+    assert "IMI" in ptbxl.classes[1].codes and "NORM" in ptbxl.classes[0].codes
+    labels = pl.Series("labels", [[{"system": "scp", "code": "IMI", "score": 100.0}], [], [{"system": "snomed", "code": "IMI", "score": None}]])
+    np.testing.assert_array_equal(ptbxl.label_matrix(labels)[:, 1], [True, False, False])
+    challenge = challenge_task(shared_data / "cinc2021")
+    assert challenge.test_splits == ("val", "test")
+    assert any(c.name == "atrial fibrillation" and c.codes == ("164889003",) for c in challenge.classes)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, feature_store_root: Path) -> Path:
+    out = tmp_path_factory.mktemp("evaluated-run")
+    train(tiny_config(epochs=1), feature_store_root, out)
+    return out
+
+
+def test_evaluation_covers_every_task_subset_and_method(
+    trained: Path, feature_store: FeatureStore, shared_data: Path, tmp_path: Path
+) -> None:
+    tasks = [ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv"), challenge_task(shared_data / "cinc2021")]
+    config = EvaluationConfig(bootstrap=200)
+    evaluation = evaluate(trained / "model.pt", feature_store, tasks, TEXT_ENCODER, config, out_dir=tmp_path)
+    results = evaluation.results
+    methods = {"zero_shot_text", "zero_shot_query", "probe_1%", "probe_10%", "probe_100%"}
+    for task in ("ptbxl_superclass", "cinc2021_snomed"):
+        rows = results.filter(pl.col("task") == task)
+        assert set(rows["lead_subset"]) == set(LEAD_SUBSETS) and set(rows["method"]) == methods
+        assert rows.height == len(LEAD_SUBSETS) * len(methods)
+    assert (results["ci_low"] <= results["macro_auroc"]).all() and (results["macro_auroc"] <= results["ci_high"]).all()
+    ptbxl = results.filter((pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "all12"))
+    assert set(ptbxl["n_test"]) == {66} and set(ptbxl["n_classes"]) == {5}  # fold 10 of the 500 sample records
+    assert dict(zip(ptbxl["method"], ptbxl["n_fit"], strict=True))["probe_1%"] == 4
+    assert "small" in (tmp_path / "results.md").read_text()
+    assert read_evaluation(tmp_path).results.equals(results)
+
+    # the per-record scores reproduce the reported AUROCs
+    scores = evaluation.scores.filter(
+        (pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "I") & (pl.col("method") == "zero_shot_text")
+    )
+    row = results.filter((pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "I") & (pl.col("method") == "zero_shot_text"))
+    per_class = [roc_auc_score(part["label"], part["score"]) for part in scores.partition_by("class", maintain_order=True)]
+    assert row["macro_auroc"][0] == pytest.approx(np.mean(per_class))
+
+    assert roc_curves(scores, "zero-shot, lead I").startswith(PNG)
+    assert partial_lead_chart(results, "ptbxl_superclass", "probe_100%").startswith(PNG)
+    assert loss_curves({"tiny": read_metrics(trained)}).startswith(PNG)
+
+
+def test_a_model_without_knowledge_has_no_query_scores(
+    tmp_path: Path, feature_store_root: Path, feature_store: FeatureStore, shared_data: Path
+) -> None:
+    config = tiny_config(epochs=1, objective={"knowledge_weight": 0.0, "query_heads": 2})
+    train(config, feature_store_root, tmp_path / "run")
+    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
+    evaluation = evaluate(
+        tmp_path / "run" / "model.pt", feature_store, [task], TEXT_ENCODER,
+        EvaluationConfig(bootstrap=0, lead_subsets=("II",), probe_fractions=(1.0,)), model_name="no_knowledge",
+    )  # fmt: skip
+    assert set(evaluation.results["method"]) == {"zero_shot_text", "probe_100%"}
+    assert set(evaluation.results["model"]) == {"no_knowledge"}
+
+
+def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, shared_data: Path, tmp_path: Path) -> None:
+    from kmerl.model.experiments import VARIANTS, compare
+
+    base = tiny_config(epochs=1)
+    baseline = VARIANTS["merl_baseline"](base)
+    assert baseline.encoder.tokenizer == "joint" and not baseline.masking.lead_masking
+    assert baseline.masking.segment_ratio == 0 and not baseline.objective.uses_knowledge
+    assert baseline.epochs == base.epochs and baseline.optim == base.optim and baseline.batch_size == base.batch_size
+    assert not VARIANTS["no_knowledge"](base).objective.uses_knowledge and VARIANTS["no_knowledge"](base).masking == base.masking
+    assert not VARIANTS["no_lead_masking"](base).masking.lead_masking
+
+    tasks = [ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")]
+    evaluation = EvaluationConfig(bootstrap=50, lead_subsets=("I", "all12"), probe_fractions=(0.1, 1.0))
+    first = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
+    assert set(first.results["model"]) == {"kmerl", "merl_baseline"}
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| kmerl | merl_baseline |" in table and "small" in table
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert "loss_curves.png" in pngs and "partial_leads-ptbxl_superclass-zero_shot_text.png" in pngs
+    assert any(name.startswith("roc-kmerl-") for name in pngs)
+    again = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
+    assert again.results.equals(first.results)  # trained and evaluated once: the rerun only reads
