@@ -18,7 +18,7 @@ from kmerl.extraction.config import ExtractionConfig
 from kmerl.ingest.config import IngestConfig
 from kmerl.model.config import ModelConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
-from kmerl.storage import store_path
+from kmerl.storage import is_local, store_path
 
 CONFIG_ENV = "KMERL_CONFIG"
 SAMPLE_DATA = Path("../shared/data")
@@ -46,6 +46,20 @@ class CheckConfig(BaseModel):
     )
 
 
+class TrainingLaunchConfig(BaseModel):
+    """How pretraining is launched: one process, or torchrun across GPUs and nodes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nproc_per_node: int = Field(1, gt=0, description="Processes per node (GPUs); above 1, torchrun launches them.")
+    nnodes: int = Field(1, gt=0, description="Nodes taking part; above 1, set rdzv_endpoint.")
+    rdzv_endpoint: str | None = Field(None, description="host:port of the torchrun rendezvous for several nodes.")
+
+    @property
+    def distributed(self) -> bool:
+        return self.nproc_per_node * self.nnodes > 1
+
+
 class OrchestrationConfig(BaseModel):
     """How the orchestrator schedules work on this deployment."""
 
@@ -56,6 +70,7 @@ class OrchestrationConfig(BaseModel):
     refresh_cron: str = Field("0 3 * * *", description="When the nightly refresh catches anything stale.")
     max_concurrent_steps: int = Field(2, gt=0, description="Steps a run executes at once (multiprocess executor).")
     checks: CheckConfig = Field(default_factory=CheckConfig)
+    training: TrainingLaunchConfig = Field(default_factory=TrainingLaunchConfig)
 
 
 class KmerlConfig(BaseSettings):
@@ -91,6 +106,11 @@ class KmerlConfig(BaseSettings):
     @property
     def signal_store(self) -> Path:
         return self.store_root / "ecg_signals"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Training runs: beside the stores when they are local, else under home."""
+        return self.store_root / "kmerl_encoder" if is_local(self.store_root) else self.home / "runs"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

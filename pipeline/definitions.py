@@ -9,6 +9,7 @@ from __future__ import annotations
 from dagster import (
     AssetSelection,
     Definitions,
+    PipesSubprocessClient,
     RunRequest,
     ScheduleEvaluationContext,
     define_asset_job,
@@ -16,7 +17,7 @@ from dagster import (
     schedule,
 )
 
-from assets import extraction, ingest
+from assets import evaluation, extraction, features, ingest, training
 from kmerl.config import KmerlConfig
 from kmerl.storage import is_local
 from pipeline.automation import automation_sensor
@@ -25,6 +26,7 @@ from pipeline.resources import AuditDatabaseResource, ExtractorResource, Storage
 INGEST_JOB = "ingest_sources"
 EXTRACT_JOB = "extract_knowledge"
 PER_SOURCE_JOB = "per_source"
+TRAIN_JOB = "train_and_evaluate"
 
 
 def build_definitions(config: KmerlConfig) -> Definitions:
@@ -44,6 +46,12 @@ def build_definitions(config: KmerlConfig) -> Definitions:
         description="Ingest one source (or slice) and extract the knowledge in its reports.",
     )
 
+    train_job = define_asset_job(
+        TRAIN_JOB,
+        selection=AssetSelection.assets(features.FEATURE_STORE, training.KMERL_ENCODER, evaluation.ENCODER_EVALUATION),
+        description="Build the feature store from every source, pretrain the encoder, evaluate it.",
+    )
+
     @schedule(job=per_source_job, cron_schedule=config.orchestration.refresh_cron, name="nightly_refresh")
     def nightly_refresh(context: ScheduleEvaluationContext) -> list[RunRequest]:
         """Re-run every per-source stage. Unchanged inputs are reused (content-addressed
@@ -55,12 +63,16 @@ def build_definitions(config: KmerlConfig) -> Definitions:
     return Definitions.merge(
         ingest.definitions(config),
         extraction.definitions(config),
+        features.definitions(config),
+        training.definitions(config),
+        evaluation.definitions(config),
         Definitions(
-            jobs=[ingest_job, extract_job, per_source_job],
+            jobs=[ingest_job, extract_job, per_source_job, train_job],
             schedules=[nightly_refresh],
             sensors=[automation_sensor(config.orchestration.evaluation_interval_seconds)],
             resources={
-                "storage": StorageResource(root=str(config.store_root)),
+                "storage": StorageResource(root=str(config.store_root), runs=str(config.runs_dir)),
+                "pipes": PipesSubprocessClient(),
                 "extractor": ExtractorResource.from_config(config.extraction, config.home),
                 "audit": AuditDatabaseResource(path=str(audit_file)),
             },

@@ -13,9 +13,14 @@ from kmerl.storage import store_path
 
 
 class StorageResource(ConfigurableResource):
-    """Where the pipeline's stores live: a local folder or any fsspec URL (s3://...)."""
+    """Where the pipeline's stores live: a local folder or any fsspec URL (s3://...).
+
+    Training runs (checkpoints, resumed in place) need a file system: ``runs`` is a
+    local or shared folder.
+    """
 
     root: str
+    runs: str
 
     @property
     def signal_store(self) -> Path:
@@ -24,6 +29,13 @@ class StorageResource(ConfigurableResource):
     @property
     def knowledge_store(self) -> Path:
         return store_path(self.root) / "report_knowledge"
+
+    @property
+    def feature_store(self) -> Path:
+        return store_path(self.root) / "feature_store"
+
+    def run_dir(self, run_key: str) -> Path:
+        return Path(self.runs) / run_key
 
 
 class ExtractorResource(ConfigurableResource):

@@ -27,7 +27,7 @@ def main() -> int:
 
     from dagster import DagsterInstance
 
-    from pipeline.definitions import PER_SOURCE_JOB, build_definitions
+    from pipeline.definitions import PER_SOURCE_JOB, TRAIN_JOB, build_definitions
 
     instance = DagsterInstance.get()
     defs = build_definitions(config)
@@ -43,6 +43,13 @@ def main() -> int:
     if failed:
         print(f"failed partitions: {failed}", file=sys.stderr)
         return 1
+    result = defs.resolve_job_def(TRAIN_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=_QUIET
+    )
+    if not result.success:
+        print(f"{TRAIN_JOB} failed (run {result.run_id})", file=sys.stderr)
+        return 1
+    print(_training_summary(result))
     return 0
 
 
@@ -54,6 +61,17 @@ def _summary(partition: str, result: ExecuteInProcessResult) -> str:
         f"{signals['quarantined']} quarantined; {knowledge['distinct_reports']} distinct reports -> "
         f"{knowledge['extracted']} extracted, {knowledge['cached']} cached, {knowledge['quarantined']} quarantined "
         f"({knowledge['model']})"
+    )
+
+
+def _training_summary(result: ExecuteInProcessResult) -> str:
+    features = _metadata(result, "feature_store")
+    encoder = _metadata(result, "kmerl_encoder")
+    evaluation = _metadata(result, "encoder_evaluation")
+    return (
+        f"feature store {features['feature_store_version']}: {features['dagster/row_count']} rows; "
+        f"encoder {encoder['run_key']}: {encoder['epochs']} epochs, model {encoder['model_path']}\n"
+        f"evaluation ({evaluation['results']}):\n{evaluation['results_table']}"
     )
 
 

@@ -1,0 +1,92 @@
+"""The whole asset graph, materialized in process through a real (temporary) Dagster
+instance on a slice of the sample data: per-source stages, then feature store,
+pretraining launched through Pipes, and evaluation."""
+
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, instance_for_test
+
+from kmerl.config import KmerlConfig
+from kmerl.extraction import ExtractionConfig
+from kmerl.ingest import IngestConfig
+from kmerl.model.config import EvaluationConfig, ModelConfig, TrainConfig
+from kmerl.sources import ChallengeSource, PtbXlSource
+from pipeline.definitions import PER_SOURCE_JOB, TRAIN_JOB, build_definitions
+
+
+def _metadata(result, node: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    (event,) = result.asset_materializations_for_node(node)
+    return {key: getattr(value, "value", value) for key, value in event.metadata.items()}
+
+
+@pytest.fixture(scope="module")
+def instance() -> DagsterInstance:
+    with instance_for_test() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> KmerlConfig:
+    return KmerlConfig(
+        home=tmp_path_factory.mktemp("graph"),
+        sources=[
+            PtbXlSource(name="ptbxl", root=shared_data / "ptbxl"),
+            ChallengeSource(name="cinc2021", root=shared_data / "cinc2021"),
+        ],
+        ingest=IngestConfig(workers=1),
+        extraction=ExtractionConfig(backend="lexicon"),
+        model=ModelConfig(training=TrainConfig(epochs=1), evaluation=EvaluationConfig(bootstrap=20)),
+    )
+
+
+def test_the_whole_graph_materializes_with_plots_checks_and_versions(config: KmerlConfig, instance) -> None:  # type: ignore[no-untyped-def]
+    defs = build_definitions(config)
+    for partition in config.partition_keys:
+        assert defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(partition_key=partition, instance=instance).success
+    result = defs.resolve_job_def(TRAIN_JOB).execute_in_process(instance=instance)
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"split_leakage": True}
+
+    features = _metadata(result, "feature_store")
+    assert features["dagster/row_count"] == 605 and features["entities"] > 100
+    encoder = _metadata(result, "kmerl_encoder")
+    assert encoder["epochs"] == 1 and Path(str(encoder["model_path"])).exists()
+    assert encoder["feature_store_version"] == features["feature_store_version"]
+    assert "data:image/png;base64," in str(encoder["loss_curves"])
+    evaluation = _metadata(result, "encoder_evaluation")
+    assert "ptbxl_superclass" in str(evaluation["results_table"]) and "cinc2021_snomed" in str(evaluation["results_table"])
+    assert "data:image/png;base64," in str(evaluation["roc/ptbxl_superclass/zero_shot_text"])
+    assert "data:image/png;base64," in str(evaluation["partial_leads/ptbxl_superclass/probe_100%"])
+    assert 0.0 <= evaluation["ptbxl_superclass/zero_shot_text/all12"] <= 1.0
+
+
+def test_unchanged_inputs_are_not_retrained(config: KmerlConfig, instance) -> None:  # type: ignore[no-untyped-def]
+    """Run after the test above: the same feature store and configuration reuse the run."""
+    model = Path(str(_metadata(_latest(instance), "kmerl_encoder")["model_path"]))
+    before = model.stat().st_mtime_ns
+    result = build_definitions(config).resolve_job_def(TRAIN_JOB).execute_in_process(instance=instance)
+    assert result.success and model.stat().st_mtime_ns == before
+    assert _metadata(result, "kmerl_encoder")["model_path"] == str(model)
+
+
+def _latest(instance: DagsterInstance):  # type: ignore[no-untyped-def]
+    from dagster import DagsterRunStatus, RunsFilter
+
+    (run,) = instance.get_runs(RunsFilter(job_name=TRAIN_JOB, statuses=[DagsterRunStatus.SUCCESS]), limit=1)
+    return _RunResult(instance, run.run_id)
+
+
+class _RunResult:
+    """The materializations of a finished run, like an in-process result exposes them."""
+
+    def __init__(self, instance: DagsterInstance, run_id: str) -> None:
+        self._events = instance.all_logs(run_id)
+
+    def asset_materializations_for_node(self, node: str) -> list:  # type: ignore[type-arg]
+        return [
+            e.asset_materialization
+            for e in self._events
+            if e.asset_materialization is not None and e.asset_materialization.asset_key.to_user_string() == node
+        ]
