@@ -21,7 +21,7 @@ from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
 from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, Evaluation, evaluate, probe_method, read_evaluation
 from kmerl.model.evaluation.table import results_markdown
-from kmerl.model.evaluation.tasks import tasks_for_sources
+from kmerl.model.evaluation.tasks import evaluable_sources, tasks_for_sources
 from kmerl.model.plots import partial_lead_chart, roc_curves
 from kmerl.model.text import MiniLmEncoder
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
@@ -34,13 +34,14 @@ ENCODER_EVALUATION = AssetKey("encoder_evaluation")
 
 def definitions(config: KmerlConfig) -> Definitions:
     settings = config.model.evaluation
-    tasks = tasks_for_sources(config.sources)
-    evaluation_key = stable_hash(settings, [task.model_dump(mode="json") for task in tasks], length=16)
+    # Label tables are read when the asset runs, not when the code location loads
+    # (a webserver need not mount the archives); their content keys the output folder.
+    task_sources = [source.model_dump(mode="json") for source in evaluable_sources(config.sources)]
 
     @asset(
         key=ENCODER_EVALUATION,
         deps=[KMERL_ENCODER, FEATURE_STORE],
-        code_version=evaluation_key,
+        code_version=stable_hash(settings, task_sources, length=16),
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
         group_name=PIPELINE_GROUP,
         kinds={"pytorch", "parquet"},
@@ -50,6 +51,8 @@ def definitions(config: KmerlConfig) -> Definitions:
         Challenge records by SNOMED class), for every lead subset: zero-shot by text
         prompt and by the query network, and linear probes on 1%, 10%, 100% of labels."""
         features = FeatureStore.open(storage.feature_store)
+        tasks = tasks_for_sources(config.sources)
+        evaluation_key = stable_hash(settings, [task.model_dump(mode="json") for task in tasks], length=16)
         model_path = _latest_model(context)
         out_dir = model_path.parent / f"evaluation-{evaluation_key}"
         if (out_dir / "results.parquet").exists():

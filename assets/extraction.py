@@ -34,8 +34,9 @@ from kmerl.hashing import bytes_hash
 from kmerl.storage import is_local
 from kmerl.store import SignalStore
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from pipeline.partitions import PIPELINE_GROUP, source_partitions
+from pipeline.executors import LLM_POOL
 from pipeline.metadata import counts_markdown
+from pipeline.partitions import PIPELINE_GROUP, source_partitions
 from pipeline.resources import AuditDatabaseResource, ExtractorResource, StorageResource
 
 REPORT_KNOWLEDGE = AssetKey("report_knowledge")
@@ -53,6 +54,7 @@ def definitions(config: KmerlConfig) -> Definitions:
         code_version=describe_extractor(config.extraction).prompt_version,
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
         group_name=PIPELINE_GROUP,
+        pool=LLM_POOL,
         kinds={"parquet", "duckdb", "vllm"},
         check_specs=[
             AssetCheckSpec(

@@ -27,6 +27,7 @@ from kmerl.model.config import TrainConfig
 from kmerl.model.plots import loss_curves
 from kmerl.model.train import RunDirectory, read_metrics, run_key
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
+from pipeline.executors import GPU_POOL
 from pipeline.metadata import png_markdown
 from pipeline.partitions import PIPELINE_GROUP
 from pipeline.resources import StorageResource
@@ -43,6 +44,7 @@ def definitions(config: KmerlConfig) -> Definitions:
         code_version=training.run_key[:16],
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
         group_name=PIPELINE_GROUP,
+        pool=GPU_POOL,
         kinds={"pytorch"},
     )
     def kmerl_encoder(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -68,7 +69,10 @@ class OrchestrationConfig(BaseModel):
     raw_archive_poll_seconds: int = Field(300, gt=0, description="How often the sensor re-hashes raw archives.")
     evaluation_interval_seconds: int = Field(30, gt=0, description="How often automation conditions are evaluated.")
     refresh_cron: str = Field("0 3 * * *", description="When the nightly refresh catches anything stale.")
-    max_concurrent_steps: int = Field(2, gt=0, description="Steps a run executes at once (multiprocess executor).")
+    executor: Literal["multiprocess", "kubernetes"] = Field(
+        "multiprocess", description="Steps as local processes, or one Kubernetes pod per step (dagster-k8s)."
+    )
+    max_concurrent_steps: int = Field(2, gt=0, description="Steps a run executes at once.")
     checks: CheckConfig = Field(default_factory=CheckConfig)
     training: TrainingLaunchConfig = Field(default_factory=TrainingLaunchConfig)
 
@@ -106,6 +110,10 @@ class KmerlConfig(BaseSettings):
     @property
     def signal_store(self) -> Path:
         return self.store_root / "ecg_signals"
+
+    @property
+    def feature_store(self) -> Path:
+        return self.store_root / "feature_store"
 
     @property
     def runs_dir(self) -> Path:

@@ -13,20 +13,21 @@ from dagster import (
     RunRequest,
     ScheduleEvaluationContext,
     define_asset_job,
-    multiprocess_executor,
     schedule,
 )
 
-from assets import evaluation, extraction, features, ingest, training
+from assets import comparison, evaluation, extraction, features, ingest, training
 from kmerl.config import KmerlConfig
 from kmerl.storage import is_local
 from pipeline.automation import automation_sensor
+from pipeline.executors import executor_for
 from pipeline.resources import AuditDatabaseResource, ExtractorResource, StorageResource
 
 INGEST_JOB = "ingest_sources"
 EXTRACT_JOB = "extract_knowledge"
 PER_SOURCE_JOB = "per_source"
 TRAIN_JOB = "train_and_evaluate"
+COMPARE_JOB = "compare_models"
 
 
 def build_definitions(config: KmerlConfig) -> Definitions:
@@ -51,6 +52,11 @@ def build_definitions(config: KmerlConfig) -> Definitions:
         selection=AssetSelection.assets(features.FEATURE_STORE, training.KMERL_ENCODER, evaluation.ENCODER_EVALUATION),
         description="Build the feature store from every source, pretrain the encoder, evaluate it.",
     )
+    compare_job = define_asset_job(
+        COMPARE_JOB,
+        selection=AssetSelection.assets(comparison.MODEL_COMPARISON),
+        description="Pretrain and evaluate K-MERL, the MERL-style baseline and the ablations on the same data.",
+    )
 
     @schedule(job=per_source_job, cron_schedule=config.orchestration.refresh_cron, name="nightly_refresh")
     def nightly_refresh(context: ScheduleEvaluationContext) -> list[RunRequest]:
@@ -66,8 +72,9 @@ def build_definitions(config: KmerlConfig) -> Definitions:
         features.definitions(config),
         training.definitions(config),
         evaluation.definitions(config),
+        comparison.definitions(config),
         Definitions(
-            jobs=[ingest_job, extract_job, per_source_job, train_job],
+            jobs=[ingest_job, extract_job, per_source_job, train_job, compare_job],
             schedules=[nightly_refresh],
             sensors=[automation_sensor(config.orchestration.evaluation_interval_seconds)],
             resources={
@@ -76,7 +83,7 @@ def build_definitions(config: KmerlConfig) -> Definitions:
                 "extractor": ExtractorResource.from_config(config.extraction, config.home),
                 "audit": AuditDatabaseResource(path=str(audit_file)),
             },
-            executor=multiprocess_executor.configured({"max_concurrent": config.orchestration.max_concurrent_steps}),
+            executor=executor_for(config.orchestration),
         ),
     )
 

@@ -1,18 +1,19 @@
 """The whole asset graph, materialized in process through a real (temporary) Dagster
 instance on a slice of the sample data: per-source stages, then feature store,
-pretraining launched through Pipes, and evaluation."""
+pretraining launched through Pipes, evaluation, and the comparison with the
+baseline and ablations."""
 
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, instance_for_test
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, instance_for_test
 
 from kmerl.config import KmerlConfig
 from kmerl.extraction import ExtractionConfig
 from kmerl.ingest import IngestConfig
 from kmerl.model.config import EvaluationConfig, ModelConfig, TrainConfig
 from kmerl.sources import ChallengeSource, PtbXlSource
-from pipeline.definitions import PER_SOURCE_JOB, TRAIN_JOB, build_definitions
+from pipeline.definitions import COMPARE_JOB, PER_SOURCE_JOB, TRAIN_JOB, build_definitions
 
 
 def _metadata(result, node: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
@@ -72,8 +73,6 @@ def test_unchanged_inputs_are_not_retrained(config: KmerlConfig, instance) -> No
 
 
 def _latest(instance: DagsterInstance):  # type: ignore[no-untyped-def]
-    from dagster import DagsterRunStatus, RunsFilter
-
     (run,) = instance.get_runs(RunsFilter(job_name=TRAIN_JOB, statuses=[DagsterRunStatus.SUCCESS]), limit=1)
     return _RunResult(instance, run.run_id)
 
@@ -90,3 +89,12 @@ class _RunResult:
             for e in self._events
             if e.asset_materialization is not None and e.asset_materialization.asset_key.to_user_string() == node
         ]
+
+
+def test_the_comparison_with_the_baseline_and_ablations(config: KmerlConfig, instance) -> None:  # type: ignore[no-untyped-def]
+    result = build_definitions(config).resolve_job_def(COMPARE_JOB).execute_in_process(instance=instance)
+    assert result.success
+    comparison = _metadata(result, "model_comparison")
+    table = str(comparison["comparison"])
+    assert all(variant in table for variant in ("kmerl", "merl_baseline", "no_knowledge", "no_lead_masking"))
+    assert set(comparison["timings"]) >= {"kmerl", "merl_baseline", "no_knowledge", "no_lead_masking"}

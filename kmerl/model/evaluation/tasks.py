@@ -86,12 +86,16 @@ def challenge_task(dx_mapping_dir: Path, source: str = "cinc2021") -> EvalTask:
     return EvalTask(name=f"{source}_snomed", source=source, fit_splits=("train",), test_splits=("val", "test"), classes=classes)
 
 
+def evaluable_sources(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
+    """The sources an evaluation task is defined for (PTB-XL and Challenge archives)."""
+    return [source for source in sources if isinstance(source, PtbXlSource | ChallengeSource)]
+
+
 def tasks_for_sources(sources: Sequence[SourceConfig]) -> list[EvalTask]:
-    """The evaluation tasks the configured sources support (PTB-XL and Challenge archives)."""
-    tasks = []
-    for source in sources:
-        if isinstance(source, PtbXlSource):
-            tasks.append(ptbxl_superclass_task(source.root / "scp_statements.csv", source.name))
-        elif isinstance(source, ChallengeSource):
-            tasks.append(challenge_task(source.dx_mapping_dir or source.root, source.name))
-    return tasks
+    """The evaluation tasks of the configured sources; reads their label tables."""
+    return [
+        ptbxl_superclass_task(source.root / "scp_statements.csv", source.name)
+        if isinstance(source, PtbXlSource)
+        else challenge_task(source.dx_mapping_dir or source.root, source.name)
+        for source in evaluable_sources(sources)
+    ]
