@@ -100,11 +100,11 @@ def loader_seconds(store: FeatureStore, config: TrainConfig, batches: int) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--features", type=Path, help="feature store (default: <home>/features)")
+    parser.add_argument("--features", type=Path, help="feature store (default: the pipeline's, after make run)")
     parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args()
     kmerl = KmerlConfig()
-    store = FeatureStore.open(args.features or kmerl.home / "features")
+    store = FeatureStore.open(args.features or kmerl.feature_store)
     base = kmerl.model.training
     store.split(base.train_split).warm()
 

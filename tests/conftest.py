@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# The model-stage fixtures (signal store -> feature store) are shared by several modules.
+pytest_plugins = ["tests.model_fixtures"]
+
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 
 

@@ -13,15 +13,7 @@ from kmerl.features import FeatureStore, Vocabulary, build_feature_store, load_m
 from kmerl.features.dataset import FeatureDataset, whole_batch
 from kmerl.features.layout import FeatureLayout
 from kmerl.store import SignalStore
-from tests.model_fixtures import (  # noqa: F401  # fixtures
-    TEXT_ENCODER,
-    feature_store,
-    feature_store_root,
-    record_entities,
-    signal_store,
-    signal_store_root,
-    vocabulary,
-)
+from tests.model_fixtures import TEXT_ENCODER
 
 
 def _row_of(store: FeatureStore, record_id: str) -> tuple[str, int]:

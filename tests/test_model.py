@@ -12,14 +12,6 @@ from kmerl.model.encoder import EcgEncoder
 from kmerl.model.losses import contrastive_loss, knowledge_loss
 from kmerl.model.masking import drop_leads, mask_segments, patch_validity
 from kmerl.model.network import KmerlModel
-from tests.model_fixtures import (  # noqa: F401  # fixtures
-    feature_store,
-    feature_store_root,
-    record_entities,
-    signal_store,
-    signal_store_root,
-    vocabulary,
-)
 
 SMALL = EncoderConfig(width=32, depth=2, heads=4, embed_dim=24)
 

@@ -16,16 +16,7 @@ from kmerl.model.evaluation.metrics import auroc, auroc_rows
 from kmerl.model.evaluation.probe import label_subset, probe_scores
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
 from kmerl.model.train import read_metrics, train
-from tests.model_fixtures import (  # noqa: F401  # fixtures
-    TEXT_ENCODER,
-    feature_store,
-    feature_store_root,
-    record_entities,
-    signal_store,
-    signal_store_root,
-    tiny_config,
-    vocabulary,
-)
+from tests.model_fixtures import TEXT_ENCODER, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -10,15 +10,7 @@ import torch
 from kmerl.features import FeatureStore
 from kmerl.model.checkpoint import epoch_checkpoints, load_model, load_state
 from kmerl.model.train import read_metrics, train, warmup_cosine
-from tests.model_fixtures import (  # noqa: F401  # fixtures
-    feature_store,
-    feature_store_root,
-    record_entities,
-    signal_store,
-    signal_store_root,
-    tiny_config,
-    vocabulary,
-)
+from tests.model_fixtures import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 

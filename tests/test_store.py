@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 import wfdb
-from upath import UPath
 from torch.utils.data import DataLoader
+from upath import UPath
 
 from kmerl.ingest import IngestConfig, ingest_source
 from kmerl.leads import STANDARD_LEADS

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import sync_playwright
 
 from tests.webserver import PROJECT_ROOT, dagster_dev, graphql
 
@@ -20,6 +21,15 @@ mutation Launch($params: ExecutionParams!) {
     ... on PythonError { message }
   }
 }"""
+PIPELINE_ASSETS = {
+    "raw_ecg_archives",
+    "ecg_signals",
+    "report_knowledge",
+    "feature_store",
+    "kmerl_encoder",
+    "encoder_evaluation",
+    "model_comparison",
+}
 RUN_STATUS = """query Status($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
 
 
@@ -33,7 +43,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory, wfdb_samples_root: Path)
 
 def test_graphql_lists_assets_and_runs_a_materialization(webserver: str) -> None:
     keys = {"/".join(node["assetKey"]["path"]) for node in graphql(webserver, ASSETS)["assetNodes"]}
-    assert {"raw_ecg_archives", "ecg_signals"} <= keys
+    assert keys == PIPELINE_ASSETS
 
     (repository,) = graphql(webserver, REPOSITORIES)["repositoriesOrError"]["nodes"]
     params = {
@@ -57,8 +67,6 @@ def test_graphql_lists_assets_and_runs_a_materialization(webserver: str) -> None
 
 
 def test_browser_shows_the_asset_graph(webserver: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -73,8 +81,8 @@ def test_browser_shows_the_asset_graph(webserver: str) -> None:
             skip.click()
         except PlaywrightTimeoutError:
             pass
-        page.get_by_text("report_knowledge").first.wait_for(timeout=60_000)
+        page.get_by_text("encoder_evaluation").first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "asset-graph.png"), full_page=True)
         text = page.inner_text("body")
         browser.close()
-    assert {"raw_ecg_archives", "ecg_signals", "report_knowledge"} <= set(text.split())
+    assert PIPELINE_ASSETS <= set(text.split())
