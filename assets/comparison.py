@@ -48,9 +48,11 @@ def definitions(config: KmerlConfig) -> Definitions:
             MiniLmEncoder(),
             model.training,
             model.evaluation,
-            on_metrics=lambda m: context.log.info(f"{m['variant']} epoch {m['epoch']}: loss {m['train_loss']:.4f}")
-            if m["event"] == "epoch"
-            else None,
+            on_metrics=lambda m: (
+                context.log.info(f"{m['variant']} epoch {m['epoch']}: loss {m['train_loss']:.4f}")
+                if m["event"] == "epoch"
+                else None
+            ),
             on_progress=lambda progress: context.log.info(f"evaluation: {progress}"),
         )
         out = comparison.out_dir

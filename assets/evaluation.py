@@ -70,7 +70,9 @@ def definitions(config: KmerlConfig) -> Definitions:
             )
         return MaterializeResult(
             metadata=_metadata(result, out_dir, max(settings.probe_fractions)),
-            data_version=DataVersion(stable_hash(result.results.select("task", "lead_subset", "method", "macro_auroc").rows())),
+            data_version=DataVersion(
+                stable_hash(result.results.select("task", "lead_subset", "method", "macro_auroc").rows())
+            ),
         )
 
     return Definitions(assets=[encoder_evaluation])

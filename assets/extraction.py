@@ -184,7 +184,11 @@ def _quality(
         reports.insert(
             0,
             evaluate(
-                "lexicon", baseline.knowledge_version, with_labels, store.entities(baseline.knowledge_version), vocabulary
+                "lexicon",
+                baseline.knowledge_version,
+                with_labels,
+                store.entities(baseline.knowledge_version),
+                vocabulary,
             ),
         )
     for report in reports:

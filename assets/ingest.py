@@ -30,8 +30,8 @@ from kmerl.sources.fingerprint import fingerprint_archive
 from kmerl.store import SignalStore, SourceLayout, StoreManifest
 from kmerl.store.schema import signal_schema
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from pipeline.partitions import PIPELINE_GROUP, source_partitions
 from pipeline.metadata import DATA_VERSION_TAG, counts_markdown, png_markdown, table_schema
+from pipeline.partitions import PIPELINE_GROUP, source_partitions
 from pipeline.resources import StorageResource
 
 RAW_ARCHIVES = AssetKey("raw_ecg_archives")
@@ -59,7 +59,9 @@ def definitions(config: KmerlConfig) -> Definitions:
         group_name=PIPELINE_GROUP,
         kinds={"parquet", "wfdb"},
         check_specs=[
-            AssetCheckSpec("record_accounting", asset=ECG_SIGNALS, description="records listed == ingested + quarantined"),
+            AssetCheckSpec(
+                "record_accounting", asset=ECG_SIGNALS, description="records listed == ingested + quarantined"
+            ),
             AssetCheckSpec("schema", asset=ECG_SIGNALS, description="every shard has the signal store schema"),
         ],
     )

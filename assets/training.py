@@ -103,7 +103,9 @@ def _metadata(run: RunDirectory, key: str, feature_version: str) -> dict[str, ob
         "feature_store_version": feature_version,
         "model_path": MetadataValue.path(str(run.model)),
         "epochs": len(epochs),
-        "parameters": TrainConfig.model_validate_json((run.root / "train_config.json").read_text()).encoder.model_dump(),
+        "parameters": TrainConfig.model_validate_json(
+            (run.root / "train_config.json").read_text()
+        ).encoder.model_dump(),
     }
     for name in ("train_loss", "val_loss", "samples_per_s"):
         if name in final:

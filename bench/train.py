@@ -66,7 +66,9 @@ class _Stepper:
             torch.cuda.synchronize()
 
 
-def step_seconds(store: FeatureStore, configs: dict[str, TrainConfig], steps: int, device: torch.device) -> dict[str, list[float]]:
+def step_seconds(
+    store: FeatureStore, configs: dict[str, TrainConfig], steps: int, device: torch.device
+) -> dict[str, list[float]]:
     """Per-step wall times, the configurations taking turns on the same batches and masks.
 
     Taking turns step by step exposes every configuration to the same load from
@@ -125,7 +127,11 @@ def main() -> None:
         }
     load = statistics.median(loader_seconds(store, base, 50))
     step = report["default (fp32, deterministic)"]["step_s_median"]  # type: ignore[index]
-    report["loader"] = {"batch_s_median": load, "samples_per_s": base.micro_batch_size / load, "step_over_loader": step / load}
+    report["loader"] = {
+        "batch_s_median": load,
+        "samples_per_s": base.micro_batch_size / load,
+        "step_over_loader": step / load,
+    }
     if torch.cuda.is_available():
         paper = {"paper": base.model_copy(update={"encoder": EncoderConfig.paper(), "batch_size": 128})}
         gpu = step_seconds(store, paper, args.steps, torch.device("cuda"))["paper"]

@@ -80,7 +80,9 @@ class OrchestrationConfig(BaseModel):
 class KmerlConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KMERL_", env_nested_delimiter="__", extra="forbid", frozen=True)
 
-    home: Path = Field(Path(".kmerl"), description="Local folder for caches, converted models and the Dagster instance.")
+    home: Path = Field(
+        Path(".kmerl"), description="Local folder for caches, converted models and the Dagster instance."
+    )
     store: str | None = Field(
         None, description="Where the stores live: a folder or any fsspec URL (s3://bucket/kmerl); default <home>/store."
     )

@@ -122,9 +122,7 @@ def _malformed(path: Path, why: str) -> RecordError:
     return RecordError(Reason.MALFORMED_HEADER, f"cannot parse header {path}: {why}")
 
 
-def _parse_record_line(
-    record_line: str, signal_lines: list[str], comments: list[str], lossy: bool
-) -> WfdbHeader:
+def _parse_record_line(record_line: str, signal_lines: list[str], comments: list[str], lossy: bool) -> WfdbHeader:
     tokens = record_line.split()
     if len(tokens) < 2:
         raise ValueError(f"record line {record_line!r} needs a name and a signal count")

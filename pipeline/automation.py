@@ -8,7 +8,9 @@ from dagster import AssetSelection, AutomationCondition, AutomationConditionSens
 # prompt or training config); code_version_changed() adds that, and
 # since_last_handled() keeps a change seen while the asset could not run (an
 # upstream in progress) pending until it is handled.
-ON_UPSTREAM_OR_CODE_CHANGE = AutomationCondition.eager() | AutomationCondition.code_version_changed().since_last_handled()
+ON_UPSTREAM_OR_CODE_CHANGE = (
+    AutomationCondition.eager() | AutomationCondition.code_version_changed().since_last_handled()
+)
 
 
 def automation_sensor(minimum_interval_seconds: int = 30) -> AutomationConditionSensorDefinition:

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from dagster import ConfigurableResource
 
-from kmerl.extraction import ExtractionConfig, Extractor, KnowledgeStore, Vocabulary, build_audit_database, open_extractor
+from kmerl.extraction import (
+    ExtractionConfig,
+    Extractor,
+    KnowledgeStore,
+    Vocabulary,
+    build_audit_database,
+    open_extractor,
+)
 from kmerl.storage import store_path
 
 

@@ -50,7 +50,9 @@ def read_ptbxl_rows(ptbxl_root: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def write_ptbxl_subset(ptbxl_root: Path, dst: Path, rows: list[dict[str, str]], encoding_errors: dict[int, bytes] | None = None) -> Path:
+def write_ptbxl_subset(
+    ptbxl_root: Path, dst: Path, rows: list[dict[str, str]], encoding_errors: dict[int, bytes] | None = None
+) -> Path:
     """A PTB-XL layout in ``dst`` with the given CSV rows; signal folders link to the real ones.
 
     ``encoding_errors`` maps a row index to raw bytes appended to that row's report,
@@ -103,7 +105,9 @@ def write_mimic_archive(dst: Path, ptbxl_root: Path, ecg_ids: list[int]) -> dict
         statements = MIMIC_REPORTS[k % len(MIMIC_REPORTS)]
         has_report = k < len(ecg_ids) - 1
         if has_report:
-            measurement_rows.append([subject, study, 6848, "2180-07-21 06:13:00", *statements, *[""] * (18 - len(statements))])
+            measurement_rows.append(
+                [subject, study, 6848, "2180-07-21 06:13:00", *statements, *[""] * (18 - len(statements))]
+            )
         report = ". ".join(s.rstrip(".") for s in statements if s) if has_report else None
         expected[str(study)] = {"subject": str(subject), "report": report, "source": source, "relative": relative}
     measurement_rows.append([99999999, 49999999, 6848, "2180-07-21 06:13:00", "Orphan report", *[""] * 17])

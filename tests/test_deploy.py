@@ -44,7 +44,9 @@ def test_a_broken_launcher_config_is_refused(cluster_env: None) -> None:
     """The check above can fail: a misspelt key is an error."""
     config, _ = dagster_instance_config(str(DEPLOY))
     entry = config["run_launcher"]
-    assert not process_config(_configurable_class(entry).config_type(), {**entry["config"], "job_namespac": "x"}).success
+    assert not process_config(
+        _configurable_class(entry).config_type(), {**entry["config"], "job_namespac": "x"}
+    ).success
 
 
 def _configurable_class(entry: dict) -> type:  # type: ignore[type-arg]

@@ -69,8 +69,10 @@ def test_report_knowledge_materializes_through_the_server(
     config = _server_config(llm_home, wfdb_samples_root, vllm_server.base_url)
     config = config.model_copy(update={"store": str(tmp_path / "store")})
     with DagsterInstance.ephemeral() as instance:
-        result = build_definitions(config).resolve_job_def(PER_SOURCE_JOB).execute_in_process(
-            partition_key="wfdb_samples", instance=instance
+        result = (
+            build_definitions(config)
+            .resolve_job_def(PER_SOURCE_JOB)
+            .execute_in_process(partition_key="wfdb_samples", instance=instance)
         )
     assert result.success
     (event,) = result.asset_materializations_for_node("report_knowledge")
@@ -100,9 +102,10 @@ def test_a_prompt_edit_reextracts_only_the_knowledge_under_a_new_version(
 
         (prompt / "system.md").write_text((prompt / "system.md").read_text() + "\nAnswer for a cardiologist.\n")
         after = build_definitions(config)
-        assert after.resolve_asset_graph().get(REPORT_KNOWLEDGE).code_version != before.resolve_asset_graph().get(
-            REPORT_KNOWLEDGE
-        ).code_version
+        assert (
+            after.resolve_asset_graph().get(REPORT_KNOWLEDGE).code_version
+            != before.resolve_asset_graph().get(REPORT_KNOWLEDGE).code_version
+        )
         evaluation = evaluate_automation_conditions(defs=after, instance=instance, cursor=evaluation.cursor)
         assert evaluation.get_requested_partitions(REPORT_KNOWLEDGE) == {"wfdb_samples"}
         assert evaluation.get_num_requested(ECG_SIGNALS) == 0

@@ -62,8 +62,10 @@ def test_a_knowledge_store_on_an_fsspec_url_caches_like_a_local_one(tmp_path: Pa
     assert again.cached == first.unique and again.extracted == 0
     extract_reports(records["report"].to_list(), extractor, local, VOCABULARY, reports_per_part=32)
     version = first.knowledge_version
-    assert remote.entities(version).sort(["report_key", "entity_id"]).equals(
-        local.entities(version).sort(["report_key", "entity_id"])
+    assert (
+        remote.entities(version)
+        .sort(["report_key", "entity_id"])
+        .equals(local.entities(version).sort(["report_key", "entity_id"]))
     )
     remote.write_records("ptbxl", records.select("record_id", "report_key", "labels"))
     assert remote.records(["ptbxl"]).height == 120

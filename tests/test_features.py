@@ -73,8 +73,16 @@ def test_unusable_mentions_are_quarantined_and_the_rest_kept(
     store = FeatureStore.open(tmp_path / "fs")
     quarantine = store.quarantine()
     reasons = dict(zip(quarantine["record_id"], quarantine["reason"], strict=True))
-    assert reasons == {"ptbxl/1": "unknown_entity", "nowhere/7": "unknown_record", "ptbxl/2": "invalid_status", "": "missing_record_id"}
-    assert all(detail.startswith(rid or "<no record id>") for rid, detail in zip(quarantine["record_id"], quarantine["detail"], strict=True))
+    assert reasons == {
+        "ptbxl/1": "unknown_entity",
+        "nowhere/7": "unknown_record",
+        "ptbxl/2": "invalid_status",
+        "": "missing_record_id",
+    }
+    assert all(
+        detail.startswith(rid or "<no record id>")
+        for rid, detail in zip(quarantine["record_id"], quarantine["detail"], strict=True)
+    )
     assert manifest.mentions.not_asserted == 1 and manifest.mentions.quarantined == 4
     assert sum(manifest.rows.values()) == len(signal_store)  # bad mentions never cost a record
 
@@ -114,7 +122,11 @@ class _FailingEncoder:
 
 
 def test_a_build_killed_midway_finishes_on_rerun_with_the_clean_version(
-    tmp_path: Path, signal_store: SignalStore, record_entities: pl.DataFrame, vocabulary: pl.DataFrame, feature_store: FeatureStore
+    tmp_path: Path,
+    signal_store: SignalStore,
+    record_entities: pl.DataFrame,
+    vocabulary: pl.DataFrame,
+    feature_store: FeatureStore,
 ) -> None:
     root = tmp_path / "fs"
     with pytest.raises(RuntimeError, match="killed"):
@@ -131,7 +143,9 @@ def test_random_batches_equal_the_parquet_rows_and_survive_worker_processes(feat
     split = feature_store.split("train")
     positions = np.random.default_rng(0).choice(len(split), size=40, replace=True)
     rows = split.rows(positions)
-    table = pl.concat([pl.from_arrow(pq.read_table(f, columns=["record_id", "entities", "has_report"])) for f in split.files])
+    table = pl.concat(
+        [pl.from_arrow(pq.read_table(f, columns=["record_id", "entities", "has_report"])) for f in split.files]
+    )
     np.testing.assert_array_equal(rows["entities"], np.stack(table["entities"].to_numpy())[positions])
     np.testing.assert_array_equal(rows["has_report"], table["has_report"].to_numpy()[positions])
     with pytest.raises(IndexError):
@@ -162,5 +176,7 @@ def test_broken_vocabulary_and_entity_tables_are_refused(tmp_path: Path, signal_
         Vocabulary.from_frame(pl.DataFrame({"entity_id": ["a"]}))
     vocabulary = pl.DataFrame({"entity_id": ["a"], "name": ["sinus rhythm"]})
     with pytest.raises(ValueError, match="status"):
-        build_feature_store(signal_store, pl.DataFrame({"record_id": ["x"], "entity_id": ["a"]}), vocabulary, tmp_path, TEXT_ENCODER)
+        build_feature_store(
+            signal_store, pl.DataFrame({"record_id": ["x"], "entity_id": ["a"]}), vocabulary, tmp_path, TEXT_ENCODER
+        )
     assert not (tmp_path / "CURRENT").exists()

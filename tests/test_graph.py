@@ -44,7 +44,9 @@ def config(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Kmerl
 def test_the_whole_graph_materializes_with_plots_checks_and_versions(config: KmerlConfig, instance) -> None:  # type: ignore[no-untyped-def]
     defs = build_definitions(config)
     for partition in config.partition_keys:
-        assert defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(partition_key=partition, instance=instance).success
+        assert (
+            defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(partition_key=partition, instance=instance).success
+        )
     result = defs.resolve_job_def(TRAIN_JOB).execute_in_process(instance=instance)
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
@@ -57,7 +59,9 @@ def test_the_whole_graph_materializes_with_plots_checks_and_versions(config: Kme
     assert encoder["feature_store_version"] == features["feature_store_version"]
     assert "data:image/png;base64," in str(encoder["loss_curves"])
     evaluation = _metadata(result, "encoder_evaluation")
-    assert "ptbxl_superclass" in str(evaluation["results_table"]) and "cinc2021_snomed" in str(evaluation["results_table"])
+    assert "ptbxl_superclass" in str(evaluation["results_table"]) and "cinc2021_snomed" in str(
+        evaluation["results_table"]
+    )
     assert "data:image/png;base64," in str(evaluation["roc/ptbxl_superclass/zero_shot_text"])
     assert "data:image/png;base64," in str(evaluation["partial_leads/ptbxl_superclass/probe_100%"])
     assert 0.0 <= evaluation["ptbxl_superclass/zero_shot_text/all12"] <= 1.0

@@ -42,7 +42,9 @@ def test_every_lead_subset_gives_finite_outputs_of_the_right_shape(
 
 
 @pytest.mark.parametrize("tokenizer", ["per_lead", "joint"])
-def test_absent_leads_do_not_change_the_output_whatever_they_hold(batch: dict[str, torch.Tensor], tokenizer: str) -> None:
+def test_absent_leads_do_not_change_the_output_whatever_they_hold(
+    batch: dict[str, torch.Tensor], tokenizer: str
+) -> None:
     torch.manual_seed(0)
     encoder = EcgEncoder(SMALL.model_copy(update={"tokenizer": tokenizer})).eval()
     mask = torch.tensor(lead_mask(LEAD_SUBSETS["limb3"])).expand(8, -1).clone()
@@ -50,7 +52,11 @@ def test_absent_leads_do_not_change_the_output_whatever_they_hold(batch: dict[st
     signal = batch["signal"].clone()
     with torch.no_grad():
         reference = encoder(signal, mask)
-        for garbage in (torch.randn_like(signal) * 1e6, torch.full_like(signal, float("inf")), torch.full_like(signal, float("nan"))):
+        for garbage in (
+            torch.randn_like(signal) * 1e6,
+            torch.full_like(signal, float("inf")),
+            torch.full_like(signal, float("nan")),
+        ):
             changed = torch.where(mask[..., None], signal, garbage)
             output = encoder(changed, mask)
             assert torch.equal(output.embedding, reference.embedding)
@@ -118,7 +124,9 @@ def test_the_encoder_uses_only_kept_patches(batch: dict[str, torch.Tensor]) -> N
     assert ((~output.padding).sum(dim=1) == 12 * 75).all()
 
 
-def test_query_logits_do_not_depend_on_the_other_queries(feature_store: FeatureStore, batch: dict[str, torch.Tensor]) -> None:
+def test_query_logits_do_not_depend_on_the_other_queries(
+    feature_store: FeatureStore, batch: dict[str, torch.Tensor]
+) -> None:
     torch.manual_seed(4)
     entities = torch.from_numpy(feature_store.entities().embeddings.copy())
     model = KmerlModel(TrainConfig(encoder=SMALL, objective=ObjectiveConfig(query_heads=4)), 384, entities).eval()
@@ -145,10 +153,16 @@ def test_contrastive_loss_is_symmetric_clip_and_knowledge_loss_is_bce() -> None:
     assert knowledge_loss(logit, target).item() == pytest.approx(expected_bce)
 
 
-def test_both_losses_fall_when_overfitting_one_batch(feature_store: FeatureStore, batch: dict[str, torch.Tensor]) -> None:
+def test_both_losses_fall_when_overfitting_one_batch(
+    feature_store: FeatureStore, batch: dict[str, torch.Tensor]
+) -> None:
     torch.manual_seed(6)
     entities = torch.from_numpy(feature_store.entities().embeddings.copy())
-    config = TrainConfig(encoder=SMALL, masking=MaskingConfig(lead_masking=False, segment_ratio=0.0), objective=ObjectiveConfig(query_heads=4))
+    config = TrainConfig(
+        encoder=SMALL,
+        masking=MaskingConfig(lead_masking=False, segment_ratio=0.0),
+        objective=ObjectiveConfig(query_heads=4),
+    )
     model = KmerlModel(config, 384, entities).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     limb = batch | {"lead_mask": torch.tensor(lead_mask(LEAD_SUBSETS["limb3"])).expand(8, -1)}  # fewer tokens: fast
@@ -163,7 +177,9 @@ def test_both_losses_fall_when_overfitting_one_batch(feature_store: FeatureStore
     assert last.knowledge < 0.5 * first.knowledge
 
 
-def test_training_forward_applies_the_masks_and_eval_does_not(feature_store: FeatureStore, batch: dict[str, torch.Tensor]) -> None:
+def test_training_forward_applies_the_masks_and_eval_does_not(
+    feature_store: FeatureStore, batch: dict[str, torch.Tensor]
+) -> None:
     entities = torch.from_numpy(feature_store.entities().embeddings.copy())
     model = KmerlModel(TrainConfig(encoder=SMALL, objective=ObjectiveConfig(query_heads=4)), 384, entities)
     seen: list[int] = []

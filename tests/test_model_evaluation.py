@@ -74,9 +74,18 @@ def test_label_subsets_are_reproducible_and_never_empty() -> None:
 
 def test_tasks_read_classes_from_the_source_tables(shared_data: Path, feature_store: FeatureStore) -> None:
     ptbxl = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
-    assert [c.name for c in ptbxl.classes] == ["normal ECG", "myocardial infarction", "ST/T change", "conduction disturbance", "hypertrophy"]
+    assert [c.name for c in ptbxl.classes] == [
+        "normal ECG",
+        "myocardial infarction",
+        "ST/T change",
+        "conduction disturbance",
+        "hypertrophy",
+    ]
     assert "IMI" in ptbxl.classes[1].codes and "NORM" in ptbxl.classes[0].codes
-    labels = pl.Series("labels", [[{"system": "scp", "code": "IMI", "score": 100.0}], [], [{"system": "snomed", "code": "IMI", "score": None}]])
+    labels = pl.Series(
+        "labels",
+        [[{"system": "scp", "code": "IMI", "score": 100.0}], [], [{"system": "snomed", "code": "IMI", "score": None}]],
+    )
     np.testing.assert_array_equal(ptbxl.label_matrix(labels)[:, 1], [True, False, False])
     challenge = challenge_task(shared_data / "cinc2021")
     assert challenge.test_splits == ("val", "test")
@@ -93,7 +102,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory, feature_store_root: Path) 
 def test_evaluation_covers_every_task_subset_and_method(
     trained: Path, feature_store: FeatureStore, shared_data: Path, tmp_path: Path
 ) -> None:
-    tasks = [ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv"), challenge_task(shared_data / "cinc2021")]
+    tasks = [
+        ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv"),
+        challenge_task(shared_data / "cinc2021"),
+    ]
     config = EvaluationConfig(bootstrap=200)
     evaluation = evaluate(trained / "model.pt", feature_store, tasks, TEXT_ENCODER, config, out_dir=tmp_path)
     results = evaluation.results
@@ -113,8 +125,12 @@ def test_evaluation_covers_every_task_subset_and_method(
     scores = evaluation.scores.filter(
         (pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "I") & (pl.col("method") == "zero_shot_text")
     )
-    row = results.filter((pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "I") & (pl.col("method") == "zero_shot_text"))
-    per_class = [roc_auc_score(part["label"], part["score"]) for part in scores.partition_by("class", maintain_order=True)]
+    row = results.filter(
+        (pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "I") & (pl.col("method") == "zero_shot_text")
+    )
+    per_class = [
+        roc_auc_score(part["label"], part["score"]) for part in scores.partition_by("class", maintain_order=True)
+    ]
     assert row["macro_auroc"][0] == pytest.approx(np.mean(per_class))
 
     assert roc_curves(scores, "zero-shot, lead I").startswith(PNG)
@@ -144,7 +160,10 @@ def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, sha
     assert baseline.encoder.tokenizer == "joint" and not baseline.masking.lead_masking
     assert baseline.masking.segment_ratio == 0 and not baseline.objective.uses_knowledge
     assert baseline.epochs == base.epochs and baseline.optim == base.optim and baseline.batch_size == base.batch_size
-    assert not VARIANTS["no_knowledge"](base).objective.uses_knowledge and VARIANTS["no_knowledge"](base).masking == base.masking
+    assert (
+        not VARIANTS["no_knowledge"](base).objective.uses_knowledge
+        and VARIANTS["no_knowledge"](base).masking == base.masking
+    )
     assert not VARIANTS["no_lead_masking"](base).masking.lead_masking
 
     tasks = [ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")]

@@ -38,7 +38,9 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory, feature_store_root: 
     return out
 
 
-def test_training_writes_checkpoints_metrics_and_a_loadable_model(uninterrupted: Path, feature_store: FeatureStore) -> None:
+def test_training_writes_checkpoints_metrics_and_a_loadable_model(
+    uninterrupted: Path, feature_store: FeatureStore
+) -> None:
     metrics = read_metrics(uninterrupted)
     epochs = [m for m in metrics if m["event"] == "epoch"]
     steps = [m for m in metrics if m["event"] == "step"]
@@ -52,7 +54,9 @@ def test_training_writes_checkpoints_metrics_and_a_loadable_model(uninterrupted:
     assert not model.training and model.entity_embeddings.shape[0] == feature_store.manifest.n_entities
 
 
-def test_a_killed_run_resumes_to_the_uninterrupted_weights(uninterrupted: Path, feature_store_root: Path, tmp_path: Path) -> None:
+def test_a_killed_run_resumes_to_the_uninterrupted_weights(
+    uninterrupted: Path, feature_store_root: Path, tmp_path: Path
+) -> None:
     config = tiny_config(epochs=3)
     with pytest.raises(_Killed):
         train(config, feature_store_root, tmp_path, on_metrics=_kill_at(step=8))  # in epoch 2
@@ -72,7 +76,9 @@ def test_a_run_directory_refuses_another_configuration(uninterrupted: Path, feat
 
 
 def test_gradient_accumulation_and_bf16_autocast(feature_store_root: Path, tmp_path: Path) -> None:
-    result = train(tiny_config(epochs=1, batch_size=16, grad_accumulation=2, precision="bf16"), feature_store_root, tmp_path)
+    result = train(
+        tiny_config(epochs=1, batch_size=16, grad_accumulation=2, precision="bf16"), feature_store_root, tmp_path
+    )
     assert result.steps == 95 // 8 // 2
     assert torch.isfinite(torch.tensor(result.final["train_loss"]))
 

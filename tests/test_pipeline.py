@@ -67,10 +67,24 @@ def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl
         f'root = "{ptbxl_root / "records500"}"\n\n[ingest]\nworkers = 2\nrecords_per_shard = 5\n\n'
         "[ingest.preprocess]\ntarget_fs = 250\n"
     )
-    env = env_with_venv(KMERL_CONFIG=str(tmp_path / "kmerl.toml"), DAGSTER_HOME=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT))
-    command = ["dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", "ecg_signals", "--partition", "px"]
+    env = env_with_venv(
+        KMERL_CONFIG=str(tmp_path / "kmerl.toml"), DAGSTER_HOME=str(tmp_path), PYTHONPATH=str(PROJECT_ROOT)
+    )
+    command = [
+        "dagster",
+        "asset",
+        "materialize",
+        "-m",
+        "pipeline.definitions",
+        "--select",
+        "ecg_signals",
+        "--partition",
+        "px",
+    ]
     layout = SourceLayout(tmp_path / "home" / "store" / "ecg_signals", "px")
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and len(list(layout.signals.glob("*.parquet"))) < 4:
         time.sleep(0.005)

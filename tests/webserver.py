@@ -43,7 +43,18 @@ def dagster_dev(home: Path, config_toml: str, timeout_s: float = 180) -> Iterato
     )
     log = (home / "dagster-dev.log").open("w")
     process = subprocess.Popen(
-        ["env", "--default-signal=INT,TERM", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            "env",
+            "--default-signal=INT,TERM",
+            "dagster",
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=log,
@@ -71,7 +82,10 @@ def _wait_until_ready(base: str, process: subprocess.Popen, timeout_s: float, lo
         try:
             with urllib.request.urlopen(f"{base}/server_info", timeout=2):
                 pass
-            if graphql(base, "{ repositoriesOrError { __typename } }")["repositoriesOrError"]["__typename"] == "RepositoryConnection":
+            if (
+                graphql(base, "{ repositoriesOrError { __typename } }")["repositoriesOrError"]["__typename"]
+                == "RepositoryConnection"
+            ):
                 return
         except (urllib.error.URLError, ConnectionError, KeyError):
             pass

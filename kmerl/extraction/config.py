@@ -76,7 +76,9 @@ class ExtractionConfig(BaseModel):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     max_mentions: int = Field(
-        12, gt=0, description="Mentions kept per report: the JSON schema's list bound, and the candidates a report's checklist holds."
+        12,
+        gt=0,
+        description="Mentions kept per report: the JSON schema's list bound, and the candidates a report's checklist holds.",
     )
     max_report_chars: int = Field(
         4000, gt=0, description="Report text shown to the LLM (checklist, json); longer is cut and noted."

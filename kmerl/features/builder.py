@@ -273,7 +273,11 @@ def _write_entities(layout: FeatureLayout, vocab: Vocabulary, text_encoder: Text
         schema = entities_schema(text_encoder.dim)
         embeddings = text_encoder.encode(list(vocab.names))
         table = pa.Table.from_arrays(
-            [pa.array(vocab.entity_ids, pa.string()), pa.array(vocab.names, pa.string()), _fixed(embeddings, schema, "embedding")],
+            [
+                pa.array(vocab.entity_ids, pa.string()),
+                pa.array(vocab.names, pa.string()),
+                _fixed(embeddings, schema, "embedding"),
+            ],
             schema=schema,
         )
         with atomic_write(path) as handle:
@@ -292,4 +296,3 @@ def _write_quarantine(path: Path, rows: pl.DataFrame) -> None:
     table = pa.Table.from_pylist(rows.to_dicts(), schema=QUARANTINE_SCHEMA)
     with atomic_write(path) as handle:
         pq.write_table(table, handle, compression="zstd")
-

@@ -134,4 +134,3 @@ class FeatureStore:
         """Records and entity mentions of this version that were left out, with the reason."""
         keys = [self.manifest.mentions_quarantine_key, *(c.key for c in self.manifest.chunks)]
         return pl.concat([pl.from_arrow(read_parquet(self.layout.quarantine_file(key))) for key in keys])  # type: ignore[misc]
-

@@ -74,7 +74,9 @@ class MaskingConfig(_Frozen):
 class ObjectiveConfig(_Frozen):
     """The loss (method section 5): contrastive + knowledge."""
 
-    temperature: float = Field(0.07, gt=0, description="Initial (or fixed) softmax temperature of the contrastive loss.")
+    temperature: float = Field(
+        0.07, gt=0, description="Initial (or fixed) softmax temperature of the contrastive loss."
+    )
     learn_temperature: bool = Field(True, description="Learn the temperature (CLIP) or keep it fixed (MERL).")
     contrastive_weight: float = Field(1.0, ge=0)
     knowledge_weight: float = Field(1.0, ge=0, description="0 turns the cardiac query network off.")
@@ -130,7 +132,9 @@ class TrainConfig(_Frozen):
     @model_validator(mode="after")
     def _check_accumulation(self) -> TrainConfig:
         if self.batch_size % self.grad_accumulation:
-            raise ValueError(f"batch_size {self.batch_size} is not divisible by grad_accumulation {self.grad_accumulation}")
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by grad_accumulation {self.grad_accumulation}"
+            )
         if self.micro_batch_size < 2:
             raise ValueError("each micro-batch needs at least 2 samples for the contrastive loss")
         return self
@@ -138,14 +142,18 @@ class TrainConfig(_Frozen):
     @property
     def run_key(self) -> str:
         """Identity of what this configuration trains (device-independent)."""
-        return stable_hash(MODEL_LOGIC_VERSION, self.model_dump(exclude={"device", "log_every_steps", "keep_checkpoints"}))
+        return stable_hash(
+            MODEL_LOGIC_VERSION, self.model_dump(exclude={"device", "log_every_steps", "keep_checkpoints"})
+        )
 
 
 class EvaluationConfig(_Frozen):
     """Zero-shot, linear probe and partial-lead evaluation (method section 6)."""
 
     lead_subsets: tuple[str, ...] = Field(tuple(LEAD_SUBSETS), description="Names from kmerl.leads.LEAD_SUBSETS.")
-    probe_fractions: tuple[float, ...] = Field((0.01, 0.1, 1.0), description="Shares of the training labels the probe sees.")
+    probe_fractions: tuple[float, ...] = Field(
+        (0.01, 0.1, 1.0), description="Shares of the training labels the probe sees."
+    )
     prompt_template: str = Field("{name}", description="Zero-shot text prompt; {name} is the class name.")
     min_test_positives: int = Field(3, gt=0, description="Classes with fewer positives in the test set are left out.")
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples of the test set for confidence intervals.")

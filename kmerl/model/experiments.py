@@ -97,7 +97,9 @@ def compare(
     if unknown:
         raise ValueError(f"unknown variants {unknown}; known: {list(VARIANTS)}")
     store = FeatureStore.open(feature_store_dir)
-    evaluation_key = stable_hash(evaluation, [task.model_dump(mode="json") for task in tasks], text_encoder.name, length=8)
+    evaluation_key = stable_hash(
+        evaluation, [task.model_dump(mode="json") for task in tasks], text_encoder.name, length=8
+    )
     frames, timings, metrics, eval_dirs = [], {}, {}, {}
     for name in variants:
         config = VARIANTS[name](base)
@@ -110,7 +112,9 @@ def compare(
             frames.append(read_evaluation(eval_dir).results)
         else:
             frames.append(
-                evaluate(result.model_path, store, tasks, text_encoder, evaluation, name, eval_dir, on_progress=on_progress).results
+                evaluate(
+                    result.model_path, store, tasks, text_encoder, evaluation, name, eval_dir, on_progress=on_progress
+                ).results
             )
         epoch_seconds = sum(entry["epoch_seconds"] for entry in result.history)
         samples = sum(entry["samples_per_s"] * entry["epoch_seconds"] for entry in result.history)
@@ -151,9 +155,13 @@ def _write(
     for task in results["task"].unique(maintain_order=True):
         for method in methods:
             plots[f"partial_leads-{task}-{_file_safe(method)}.png"] = partial_lead_chart(results, task, method)
-    scores = read_evaluation(first_eval_dir).scores.filter((pl.col("lead_subset") == "all12") & pl.col("method").is_in(methods))
+    scores = read_evaluation(first_eval_dir).scores.filter(
+        (pl.col("lead_subset") == "all12") & pl.col("method").is_in(methods)
+    )
     for (task, method), rows in scores.group_by("task", "method", maintain_order=True):
-        plots[f"roc-{first}-{task}-{_file_safe(method)}.png"] = roc_curves(rows, f"{first}: {task}, {method}, all 12 leads")
+        plots[f"roc-{first}-{task}-{_file_safe(method)}.png"] = roc_curves(
+            rows, f"{first}: {task}, {method}, all 12 leads"
+        )
     for name, png in plots.items():
         with atomic_write(out_dir / name) as handle:
             handle.write(png)
@@ -166,7 +174,9 @@ def _file_safe(method: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kmerl.model.experiments", description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--record-entities", type=Path, help="Parquet: record_id, entity_id, status (default: source labels)")
+    parser.add_argument(
+        "--record-entities", type=Path, help="Parquet: record_id, entity_id, status (default: source labels)"
+    )
     parser.add_argument("--vocabulary", type=Path, help="Parquet: entity_id, name (with --record-entities)")
     parser.add_argument("--out", type=Path, help="default: <home>/experiments")
     args = parser.parse_args(argv)
@@ -187,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--record-entities needs --vocabulary")
         record_entities, vocabulary = pl.read_parquet(args.record_entities), pl.read_parquet(args.vocabulary)
     else:
-        log.info("knowledge: the records' source labels (cardiologist SCP codes, SNOMED CT diagnoses), not LLM extraction")
+        log.info(
+            "knowledge: the records' source labels (cardiologist SCP codes, SNOMED CT diagnoses), not LLM extraction"
+        )
         ptbxl = next((s for s in config.sources if isinstance(s, PtbXlSource)), None)
         challenge = next((s for s in config.sources if isinstance(s, ChallengeSource)), None)
         vocabulary = label_vocabulary(
@@ -206,7 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         on_metrics=lambda m: log.info("%s", json.dumps(m)) if m["event"] == "epoch" else None,
     )  # fmt: skip
     print((comparison.out_dir / "comparison.md").read_text())
-    print(json.dumps({"feature_store_s": features_s, "total_s": time.perf_counter() - started} | comparison.timings, indent=2))
+    print(
+        json.dumps(
+            {"feature_store_s": features_s, "total_s": time.perf_counter() - started} | comparison.timings, indent=2
+        )
+    )
     return 0
 
 

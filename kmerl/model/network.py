@@ -58,12 +58,16 @@ class KmerlModel(nn.Module):
             if masking.lead_masking:
                 lead_mask = drop_leads(lead_mask, masking.min_kept_leads)
             if masking.segment_ratio > 0:
-                keep = mask_segments(patch_validity(signal, lead_mask, self.config.encoder.patch_size), masking.segment_ratio)
+                keep = mask_segments(
+                    patch_validity(signal, lead_mask, self.config.encoder.patch_size), masking.segment_ratio
+                )
         output = self.encoder(signal, lead_mask, keep)
         objective = self.config.objective
         zero = output.embedding.new_zeros((), dtype=torch.float32)
         contrastive = (
-            contrastive_loss(output.embedding, self.text_projection(batch["report_embedding"]), self.temperature_scale())
+            contrastive_loss(
+                output.embedding, self.text_projection(batch["report_embedding"]), self.temperature_scale()
+            )
             if objective.contrastive_weight > 0
             else zero
         )

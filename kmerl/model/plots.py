@@ -23,7 +23,9 @@ def loss_curves(runs: Mapping[str, Sequence[Metrics]]) -> bytes:
         epoch_numbers = [m["epoch"] for m in epochs]
         epochs_axis.plot(epoch_numbers, [m["train_loss"] for m in epochs], color=color, label=f"{name} train")
         if epochs and "val_loss" in epochs[0]:
-            epochs_axis.plot(epoch_numbers, [m["val_loss"] for m in epochs], color=color, linestyle="--", label=f"{name} val")
+            epochs_axis.plot(
+                epoch_numbers, [m["val_loss"] for m in epochs], color=color, linestyle="--", label=f"{name} val"
+            )
     steps_axis.set(xlabel="optimiser step", ylabel="loss", title="training loss per logged step")
     epochs_axis.set(xlabel="epoch", ylabel="loss", title="mean loss per epoch")
     for axis in (steps_axis, epochs_axis):

@@ -26,7 +26,10 @@ class QueryBlock(nn.Module):
     def forward(self, queries: Tensor, tokens: Tensor, padding: Tensor) -> Tensor:
         context = self.token_norm(tokens)
         attended, _ = self.attention(
-            self.query_norm(queries), context, context, key_padding_mask=padding if bool(padding.any()) else None,
+            self.query_norm(queries),
+            context,
+            context,
+            key_padding_mask=padding if bool(padding.any()) else None,
             need_weights=False,
         )
         queries = queries + attended

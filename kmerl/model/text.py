@@ -85,4 +85,3 @@ class MiniLmEncoder:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return out
-

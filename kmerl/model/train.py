@@ -145,7 +145,9 @@ class _Trainer:
         entities = self.store.entities()
         self.entity_ids = entities.entity_ids
         torch.manual_seed(config.seed)  # identical initial weights on every rank
-        self.model = KmerlModel(config, self.store.manifest.text_dim, torch.from_numpy(entities.embeddings)).to(self.device)
+        self.model = KmerlModel(config, self.store.manifest.text_dim, torch.from_numpy(entities.embeddings)).to(
+            self.device
+        )
         self.step_model: torch.nn.Module = (
             DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
             if context.enabled
@@ -172,12 +174,22 @@ class _Trainer:
             checkpoint.save(self.run_dir.model, checkpoint.model_state(self.model, self.entity_ids, self.store.version))
         self.context.barrier()
         return TrainResult(
-            self.run_dir.root, self.run_dir.model, self.key, self.store.version, self.epoch, self.step, list(self.history)
+            self.run_dir.root,
+            self.run_dir.model,
+            self.key,
+            self.store.version,
+            self.epoch,
+            self.step,
+            list(self.history),
         )
 
     def _claim_directory(self) -> None:
         """A run directory belongs to one (config, feature store version): never mix two runs."""
-        identity = {"run_key": self.key, "feature_store_version": self.store.version, "config": self.config.model_dump(mode="json")}
+        identity = {
+            "run_key": self.key,
+            "feature_store_version": self.store.version,
+            "config": self.config.model_dump(mode="json"),
+        }
         if self.run_dir.identity.exists():
             existing = json.loads(self.run_dir.identity.read_text())
             if existing.get("run_key") != self.key:
@@ -216,12 +228,18 @@ class _Trainer:
                 break
             batch = {name: value.to(self.device, non_blocking=True) for name, value in batch.items()}
             last_micro = (micro + 1) % config.grad_accumulation == 0
-            with self._sync(last_micro), torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            with (
+                self._sync(last_micro),
+                torch.autocast(self.device.type, self.autocast_dtype, enabled=self.autocast_dtype is not None),
+            ):
                 losses = self.step_model(batch)
             (losses.total / config.grad_accumulation).backward()
             size = len(batch["signal"])
             total = losses.total.detach()
-            sums += torch.tensor([float(total) * size, float(losses.contrastive) * size, float(losses.knowledge) * size, size], dtype=torch.float64)
+            sums += torch.tensor(
+                [float(total) * size, float(losses.contrastive) * size, float(losses.knowledge) * size, size],
+                dtype=torch.float64,
+            )
             window_samples += size
             if not last_micro:
                 continue
@@ -328,7 +346,9 @@ def training_loader(
             f"the {config.train_split} split has {len(dataset)} rows with a report; "
             f"one step needs {needed} (batch_size x processes)"
         )
-    sampler = DistributedSampler(dataset, context.world_size, context.rank, shuffle=True, seed=config.seed, drop_last=True)
+    sampler = DistributedSampler(
+        dataset, context.world_size, context.rank, shuffle=True, seed=config.seed, drop_last=True
+    )
     loader = DataLoader(
         dataset, batch_sampler=BatchSampler(sampler, config.micro_batch_size, drop_last=True), collate_fn=whole_batch
     )
@@ -364,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = _load_config(args.config)
     with _reporter(args.pipes) as report:
-        result = train(config, args.features, args.out, on_metrics=report.metrics, feature_store_version=args.feature_version)
+        result = train(
+            config, args.features, args.out, on_metrics=report.metrics, feature_store_version=args.feature_version
+        )
         report.done(result)
     return 0
 

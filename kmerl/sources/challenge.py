@@ -36,8 +36,7 @@ class ChallengeSource(FolderSource):
             labels=tuple(Label("snomed", code) for code in codes),
             age=parse_float(fields.get("age")),
             sex=sex if sex in {"male", "female"} else None,
-            notes=ref.notes
-            + ((f"SNOMED CT codes not in the dx mapping: {', '.join(unknown)}",) if unknown else ()),
+            notes=ref.notes + ((f"SNOMED CT codes not in the dx mapping: {', '.join(unknown)}",) if unknown else ()),
         )
 
 

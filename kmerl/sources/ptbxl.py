@@ -80,4 +80,3 @@ def _parse_scp_codes(text: str | None) -> tuple[tuple[Label, ...], tuple[str, ..
         return tuple(Label("scp", str(code), float(score)) for code, score in codes.items()), ()
     except (ValueError, SyntaxError, AttributeError, TypeError):
         return (), (f"scp_codes {text[:80]!r} is not a dictionary of code: likelihood; labels left empty",)
-

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import tempfile
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

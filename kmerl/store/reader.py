@@ -123,7 +123,10 @@ class SignalStore:
         locations = [arrow_location(s.signal_file) for s in self._shards]
         filesystem = locations[0][1] if locations else None
         dataset = ds.dataset(
-            [location for location, _ in locations], format="parquet", schema=pa.schema(METADATA_FIELDS), filesystem=filesystem
+            [location for location, _ in locations],
+            format="parquet",
+            schema=pa.schema(METADATA_FIELDS),
+            filesystem=filesystem,
         )
         return pl.scan_pyarrow_dataset(dataset).select(columns or list(METADATA_COLUMNS))
 
@@ -177,4 +180,3 @@ class SignalStore:
                 self._row_groups.popitem(last=False)
         self._row_groups.move_to_end(key)
         return np.array(self._row_groups[key][offset])
-

@@ -50,7 +50,9 @@ def signal_type(dtype: str, n_samples: int) -> pa.DataType:
 
 def signal_schema(dtype: str, n_samples: int, fs: int) -> pa.Schema:
     metadata = {b"kmerl.fs": str(fs).encode(), b"kmerl.leads": ",".join(STANDARD_LEADS).encode()}
-    return pa.schema([*METADATA_FIELDS, pa.field(SIGNAL_COLUMN, signal_type(dtype, n_samples), nullable=False)], metadata=metadata)
+    return pa.schema(
+        [*METADATA_FIELDS, pa.field(SIGNAL_COLUMN, signal_type(dtype, n_samples), nullable=False)], metadata=metadata
+    )
 
 
 QUARANTINE_SCHEMA = pa.schema(

@@ -25,8 +25,8 @@ from kmerl.model.checkpoint import load_model
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation.metrics import macro_auroc
 from kmerl.model.evaluation.probe import label_subset, probe_scores
-from kmerl.model.evaluation.tasks import EvalTask
 from kmerl.model.evaluation.table import results_markdown
+from kmerl.model.evaluation.tasks import EvalTask
 from kmerl.model.network import KmerlModel
 from kmerl.model.text import TextEncoder
 
@@ -57,7 +57,9 @@ class _Records:
 
     def select(self, keep: np.ndarray) -> _Records:
         offsets = np.cumsum([0] + [len(p) for _, p in self.parts])
-        parts = [(split, positions[keep[offsets[i] : offsets[i + 1]]]) for i, (split, positions) in enumerate(self.parts)]
+        parts = [
+            (split, positions[keep[offsets[i] : offsets[i + 1]]]) for i, (split, positions) in enumerate(self.parts)
+        ]
         ids = [rid for rid, kept in zip(self.record_ids, keep, strict=True) if kept]
         return _Records(parts, ids, self.labels[keep], self.lead_masks[keep])
 
@@ -89,9 +91,13 @@ def evaluate(
             continue
         names = [task.classes[c].name for c in classes]
         fit, test = _with_classes(fit, classes), _with_classes(test, classes)
-        prompts = torch.from_numpy(text_encoder.encode([config.prompt_template.format(name=n) for n in names])).to(device)
+        prompts = torch.from_numpy(text_encoder.encode([config.prompt_template.format(name=n) for n in names])).to(
+            device
+        )
         for subset in config.lead_subsets:
-            for method, (fit_n, scored, test_set) in _score_subset(model, fit, test, prompts, subset, config, device).items():
+            for method, (fit_n, scored, test_set) in _score_subset(
+                model, fit, test, prompts, subset, config, device
+            ).items():
                 metric = macro_auroc(test_set.labels, scored, config.bootstrap, config.confidence, config.seed)
                 results.append({
                     "model": model_name, "task": task.name, "lead_subset": subset, "method": method,
@@ -102,7 +108,9 @@ def evaluate(
                 scores.append(_score_rows(model_name, task.name, subset, method, names, test_set, scored))
             tracker.advance(1)
     tracker.finish()
-    evaluation = Evaluation(pl.DataFrame(results, schema=_RESULT_SCHEMA), pl.concat(scores) if scores else pl.DataFrame())
+    evaluation = Evaluation(
+        pl.DataFrame(results, schema=_RESULT_SCHEMA), pl.concat(scores) if scores else pl.DataFrame()
+    )
     if out_dir is not None:
         write_evaluation(evaluation, out_dir)
     return evaluation

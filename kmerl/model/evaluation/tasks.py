@@ -73,7 +73,9 @@ def ptbxl_superclass_task(scp_statements: Path, source: str = "ptbxl") -> EvalTa
         )
         for superclass, name in PTBXL_SUPERCLASSES.items()
     )
-    return EvalTask(name=f"{source}_superclass", source=source, fit_splits=("train",), test_splits=("test",), classes=classes)
+    return EvalTask(
+        name=f"{source}_superclass", source=source, fit_splits=("train",), test_splits=("test",), classes=classes
+    )
 
 
 def challenge_task(dx_mapping_dir: Path, source: str = "cinc2021") -> EvalTask:
@@ -83,7 +85,9 @@ def challenge_task(dx_mapping_dir: Path, source: str = "cinc2021") -> EvalTask:
         EvalClass(name=name, system="snomed", codes=(code,))
         for code, name in read_dx_mapping(dx_mapping_dir).iter_rows()
     )
-    return EvalTask(name=f"{source}_snomed", source=source, fit_splits=("train",), test_splits=("val", "test"), classes=classes)
+    return EvalTask(
+        name=f"{source}_snomed", source=source, fit_splits=("train",), test_splits=("val", "test"), classes=classes
+    )
 
 
 def evaluable_sources(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
