@@ -2,7 +2,7 @@
 random-access read speed of the store. Every ratio compares runs made in this process,
 on the same records, one after the other.
 
-    python -m bench.ingest [--records 5000] [--out bench/out]
+    python -m bench.ingest [--records 5000] [--scaling-records 20000] [--out bench/out]
 """
 
 from __future__ import annotations
@@ -103,6 +103,12 @@ def random_reads(store_root: Path, records: list[Path], reads: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=5000)
+    parser.add_argument(
+        "--scaling-records",
+        type=int,
+        default=20_000,
+        help="records for 1 vs 2 workers once the workers' start-up (imports, ~1.4 s each) is amortised",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
     args = parser.parse_args()
     originals = sorted(p.with_suffix("") for p in SHARED_PTBXL.glob("records100/*/*.hea"))
@@ -112,6 +118,11 @@ def main() -> None:
     baseline_s = time_rdsamp(scale)
     one_s = time_ingest(work / "scale", work / "store1", workers=1)
     two_s = time_ingest(work / "scale", work / "store2", workers=2)
+
+    scaling = build_scale_set(originals, args.scaling_records, work / "scaling")
+    scaling_one_s = time_ingest(work / "scaling", work / "scaling1", workers=1)
+    scaling_two_s = time_ingest(work / "scaling", work / "scaling2", workers=2)
+    shutil.rmtree(work / "scaling", ignore_errors=True)
 
     small = build_scale_set(originals, 1_000, work / "small")
     large = build_scale_set(originals, 10_000, work / "large")
@@ -127,6 +138,10 @@ def main() -> None:
         "ingest_vs_rdsamp_ratio_1_core": baseline_s / one_s,
         "ingest_2_workers_records_per_s": args.records / two_s,
         "speedup_2_workers": one_s / two_s,
+        "scaling_records": args.scaling_records,
+        "scaling_1_worker_records_per_s": args.scaling_records / scaling_one_s,
+        "scaling_2_workers_records_per_s": args.scaling_records / scaling_two_s,
+        "speedup_2_workers_scaling_set": scaling_one_s / scaling_two_s,
         "peak_rss_mib_1000": rss_small,
         "peak_rss_mib_10000": rss_large,
         "rss_ratio_10000_vs_1000": rss_large / rss_small,

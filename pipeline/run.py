@@ -23,6 +23,9 @@ def main() -> int:
     config = KmerlConfig()
     dagster_home = config.home / "dagster"
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
+    # The engine's configuration dump each time a partition starts it buries the
+    # progress lines; warnings and errors still show (set it to INFO to see it all).
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     dagster_home.mkdir(parents=True, exist_ok=True)
 
     from dagster import DagsterInstance
