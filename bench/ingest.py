@@ -119,10 +119,11 @@ def main() -> None:
     one_s = time_ingest(work / "scale", work / "store1", workers=1)
     two_s = time_ingest(work / "scale", work / "store2", workers=2)
 
-    scaling = build_scale_set(originals, args.scaling_records, work / "scaling")
+    build_scale_set(originals, args.scaling_records, work / "scaling")
     scaling_one_s = time_ingest(work / "scaling", work / "scaling1", workers=1)
     scaling_two_s = time_ingest(work / "scaling", work / "scaling2", workers=2)
-    shutil.rmtree(work / "scaling", ignore_errors=True)
+    for folder in ("scaling", "scaling1", "scaling2"):
+        shutil.rmtree(work / folder, ignore_errors=True)
 
     small = build_scale_set(originals, 1_000, work / "small")
     large = build_scale_set(originals, 10_000, work / "large")
