@@ -21,8 +21,6 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-import polars as pl
-
 from kmerl.extraction import (
     DEFAULT_PROMPT,
     PROMPTS_DIR,
@@ -36,11 +34,11 @@ from kmerl.extraction import (
     load_prompt,
     load_vocabulary,
     quality_markdown,
+    source_reports,
 )
 from kmerl.extraction.embedded_model import resolve_model
-from kmerl.extraction.text import prepare_report, report_key
+from kmerl.extraction.text import prepare_report
 from kmerl.extraction.vllm_engine import VllmEngine
-from kmerl.records import RecordRef
 from kmerl.sources import PtbXlSource
 
 SHARED_PTBXL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "ptbxl"
@@ -55,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/out/extraction.json"))
     args = parser.parse_args(argv)
 
-    records = _records(args.ptbxl)
+    records = source_reports(PtbXlSource(name="ptbxl", root=args.ptbxl))
     reports = records["report"].to_list()
     vocabulary = load_vocabulary()
     config = ExtractionConfig()
@@ -122,20 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(_markdown(results, quality))
     return 0
-
-
-def _records(root: Path) -> pl.DataFrame:
-    refs = [r for r in PtbXlSource(name="ptbxl", root=root).iter_records(100) if isinstance(r, RecordRef)]
-    return pl.DataFrame(
-        {
-            "record_id": [r.record_id for r in refs],
-            "report": [r.report or "" for r in refs],
-            "report_key": [report_key(r.report) for r in refs],
-            "labels": [
-                [{"system": label.system, "code": label.code, "score": label.score} for label in r.labels] for r in refs
-            ],
-        }
-    )
 
 
 def _figures(run, store: KnowledgeStore) -> dict[str, object]:

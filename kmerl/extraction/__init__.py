@@ -27,6 +27,7 @@ from kmerl.extraction.factory import describe_extractor, open_backend, open_extr
 from kmerl.extraction.llm import LlmExtractor
 from kmerl.extraction.prompts import DEFAULT_PROMPT, PROMPTS_DIR, Prompt, load_prompt
 from kmerl.extraction.quality import QualityReport, evaluate, quality_markdown
+from kmerl.extraction.reports import source_reports
 from kmerl.extraction.runner import ExtractionRun, extract_reports
 from kmerl.extraction.schema import SCHEMA_VERSION, KnowledgeSchema, Mention, ReportKnowledge
 from kmerl.extraction.store import KnowledgeStore
@@ -69,4 +70,5 @@ __all__ = [
     "open_extractor",
     "quality_markdown",
     "report_key",
+    "source_reports",
 ]
