@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 
 import pyarrow as pa
 from dagster import MetadataValue, TableColumn, TableSchema
@@ -24,3 +25,8 @@ def png_markdown(png: bytes, caption: str) -> MetadataValue:
 def counts_markdown(counts: dict[str, int], key_header: str, value_header: str = "records") -> MetadataValue:
     rows = "\n".join(f"| {key} | {value:,} |" for key, value in counts.items()) or "| (none) | 0 |"
     return MetadataValue.md(f"| {key_header} | {value_header} |\n|---|---:|\n{rows}")
+
+
+def metadata_values(metadata: Mapping[str, object]) -> dict[str, object]:
+    """A materialization's metadata as plain values (what summaries and tests compare)."""
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}

@@ -11,6 +11,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from kmerl.config import KmerlConfig
+from pipeline.metadata import metadata_values
 
 if TYPE_CHECKING:
     from dagster import ExecuteInProcessResult
@@ -80,7 +81,7 @@ def _training_summary(result: ExecuteInProcessResult) -> str:
 
 def _metadata(result: ExecuteInProcessResult, node: str) -> dict[str, object]:
     (materialization,) = result.asset_materializations_for_node(node)
-    return {key: getattr(value, "value", value) for key, value in materialization.metadata.items()}
+    return metadata_values(materialization.metadata)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from kmerl.extraction import ExtractionConfig, KnowledgeStore
 from kmerl.ingest import IngestConfig
 from kmerl.sources import PtbXlSource
 from pipeline.definitions import PER_SOURCE_JOB, build_definitions, defs
+from pipeline.metadata import metadata_values
 
 
 def test_report_knowledge_is_defined_per_source_downstream_of_ecg_signals() -> None:
@@ -42,7 +43,7 @@ def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_da
             (event,) = result.asset_materializations_for_node("report_knowledge")
             versions.append(event.tags["dagster/data_version"])
             checks = {e.check_name: (e.passed, e.severity.value) for e in result.get_asset_check_evaluations()}
-    metadata = {key: getattr(value, "value", value) for key, value in event.metadata.items()}
+    metadata = metadata_values(event.metadata)
     assert metadata["dagster/row_count"] == 500 and metadata["distinct_reports"] == 243
     assert metadata["cached"] == 243 and metadata["extracted"] == 0 and metadata["llm_requests"] == 0  # second run
     assert "| lexicon | 500 |" in metadata["quality"]

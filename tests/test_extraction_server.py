@@ -28,6 +28,7 @@ from kmerl.extraction.openai_server import OpenAIServerBackend
 from kmerl.ingest import IngestConfig
 from kmerl.sources import WfdbFolderSource
 from pipeline.definitions import EXTRACT_JOB, PER_SOURCE_JOB, build_definitions
+from pipeline.metadata import metadata_values
 from tests.extraction_support import bad_inputs, distinct_reports
 
 VOCABULARY = load_vocabulary()
@@ -76,7 +77,7 @@ def test_report_knowledge_materializes_through_the_server(
         )
     assert result.success
     (event,) = result.asset_materializations_for_node("report_knowledge")
-    metadata = {key: getattr(value, "value", value) for key, value in event.metadata.items()}
+    metadata = metadata_values(event.metadata)
     assert (
         metadata["dagster/row_count"] == 2
         and metadata["extracted"] + metadata["quarantined"] == metadata["distinct_reports"]

@@ -14,11 +14,12 @@ from kmerl.ingest import IngestConfig
 from kmerl.model.config import EvaluationConfig, ModelConfig, TrainConfig
 from kmerl.sources import ChallengeSource, PtbXlSource
 from pipeline.definitions import COMPARE_JOB, PER_SOURCE_JOB, TRAIN_JOB, build_definitions
+from pipeline.metadata import metadata_values
 
 
 def _metadata(result, node: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
     (event,) = result.asset_materializations_for_node(node)
-    return {key: getattr(value, "value", value) for key, value in event.metadata.items()}
+    return metadata_values(event.metadata)
 
 
 @pytest.fixture(scope="module")
