@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, AssetKey, DataVersion, Definitions, M
 from assets.features import FEATURE_STORE
 from kmerl.config import KmerlConfig
 from kmerl.hashing import stable_hash
-from kmerl.model.evaluation.tasks import evaluable_sources, tasks_for_sources
+from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.experiments import VARIANTS, compare
 from kmerl.model.text import MiniLmEncoder
 from pipeline.executors import GPU_POOL
@@ -30,7 +30,7 @@ def definitions(config: KmerlConfig) -> Definitions:
             model.training,
             model.evaluation,
             sorted(VARIANTS),
-            [source.model_dump(mode="json") for source in evaluable_sources(config.sources)],
+            task_sources_identity(config.sources),
             length=16,
         ),
         group_name=PIPELINE_GROUP,

@@ -21,7 +21,7 @@ from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
 from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, Evaluation, evaluate, probe_method, read_evaluation
 from kmerl.model.evaluation.table import results_markdown
-from kmerl.model.evaluation.tasks import evaluable_sources, tasks_for_sources
+from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.plots import partial_lead_chart, roc_curves
 from kmerl.model.text import MiniLmEncoder
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
@@ -34,14 +34,13 @@ ENCODER_EVALUATION = AssetKey("encoder_evaluation")
 
 def definitions(config: KmerlConfig) -> Definitions:
     settings = config.model.evaluation
-    # Label tables are read when the asset runs, not when the code location loads
-    # (a webserver need not mount the archives); their content keys the output folder.
-    task_sources = [source.model_dump(mode="json") for source in evaluable_sources(config.sources)]
 
     @asset(
         key=ENCODER_EVALUATION,
         deps=[KMERL_ENCODER, FEATURE_STORE],
-        code_version=stable_hash(settings, task_sources, length=16),
+        # Label tables are read when the asset runs, not when the code location loads
+        # (a webserver need not mount the archives); their content keys the output folder.
+        code_version=stable_hash(settings, task_sources_identity(config.sources), length=16),
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
         group_name=PIPELINE_GROUP,
         kinds={"pytorch", "parquet"},

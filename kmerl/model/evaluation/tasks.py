@@ -95,6 +95,11 @@ def evaluable_sources(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
     return [source for source in sources if isinstance(source, PtbXlSource | ChallengeSource)]
 
 
+def task_sources_identity(sources: Sequence[SourceConfig]) -> list[dict[str, object]]:
+    """What defines the tasks, without reading their label tables: for code versions."""
+    return [source.model_dump(mode="json") for source in evaluable_sources(sources)]
+
+
 def tasks_for_sources(sources: Sequence[SourceConfig]) -> list[EvalTask]:
     """The evaluation tasks of the configured sources; reads their label tables."""
     return [
