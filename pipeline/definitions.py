@@ -20,7 +20,7 @@ from assets import comparison, evaluation, extraction, features, ingest, trainin
 from kmerl.config import KmerlConfig
 from kmerl.storage import is_local
 from pipeline.automation import automation_sensor
-from pipeline.executors import executor_for
+from pipeline.executors import executor_for, gpu_steps
 from pipeline.resources import AuditDatabaseResource, ExtractorResource, StorageResource
 
 INGEST_JOB = "ingest_sources"
@@ -66,13 +66,16 @@ def build_definitions(config: KmerlConfig) -> Definitions:
 
     knowledge_dir = config.store_root / "report_knowledge"
     audit_file = (knowledge_dir if is_local(knowledge_dir) else config.home) / "audit.duckdb"
-    return Definitions.merge(
+    stages = Definitions.merge(
         ingest.definitions(config),
         extraction.definitions(config),
         features.definitions(config),
         training.definitions(config),
         evaluation.definitions(config),
         comparison.definitions(config),
+    )
+    return Definitions.merge(
+        stages,
         Definitions(
             jobs=[ingest_job, extract_job, per_source_job, train_job, compare_job],
             schedules=[nightly_refresh],
@@ -83,7 +86,7 @@ def build_definitions(config: KmerlConfig) -> Definitions:
                 "extractor": ExtractorResource.from_config(config.extraction, config.home),
                 "audit": AuditDatabaseResource(path=str(audit_file)),
             },
-            executor=executor_for(config.orchestration),
+            executor=executor_for(config.orchestration, gpu_steps(stages)),
         ),
     )
 

@@ -12,7 +12,7 @@ from dagster._serdes.config_class import class_from_code_pointer
 
 from kmerl.config import CONFIG_ENV, KmerlConfig
 from pipeline.definitions import TRAIN_JOB, build_definitions
-from pipeline.executors import GPU_POOL, LLM_POOL
+from pipeline.executors import GPU_POOL, LLM_POOL, gpu_steps
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
@@ -68,3 +68,4 @@ def test_the_cluster_settings_build_the_pipeline_on_kubernetes(cluster_env: None
     graph = defs.resolve_asset_graph()
     pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
     assert pools["kmerl_encoder"] == {GPU_POOL} and pools["report_knowledge"] == {LLM_POOL}
+    assert sorted(gpu_steps(defs)) == ["kmerl_encoder", "model_comparison"]  # their pods ask for GPUs
