@@ -18,18 +18,18 @@ from dagster import (
 
 from assets.ingest import ECG_SIGNALS
 from kmerl.config import KmerlConfig
+from kmerl.corpora import extraction_split
 from kmerl.extraction import (
     ExtractionRun,
     KnowledgeStore,
-    LexiconExtractor,
     QualityReport,
-    Vocabulary,
     describe_extractor,
-    evaluate,
     extract_reports,
     load_vocabulary,
     quality_markdown,
 )
+from kmerl.extraction.assessment import Assessment, assess, differences_markdown
+from kmerl.extraction.gaps import gaps_markdown
 from kmerl.hashing import bytes_hash
 from kmerl.storage import is_local
 from kmerl.store import SignalStore
@@ -77,7 +77,7 @@ def definitions(config: KmerlConfig) -> Definitions:
         partition = context.partition_key
         vocabulary = load_vocabulary(extractor.config.vocabulary)
         signals = SignalStore.open(storage.signal_store, sources=[partition], access="parquet")
-        records = signals.metadata(["record_id", "report", "labels"]).collect()
+        records = signals.metadata(["record_id", "report", "labels", "fold"]).collect()
         store = KnowledgeStore(storage.knowledge_store)
         with extractor.open(vocabulary) as active:
             run = extract_reports(
@@ -89,9 +89,20 @@ def definitions(config: KmerlConfig) -> Definitions:
                 on_progress=lambda progress: context.log.info(f"{partition}: {progress}"),
                 progress_interval_s=extractor.config.progress_interval_s,
             )
-        records = records.with_columns(pl.Series("report_key", run.report_keys, pl.String))
-        store.write_records(partition, records.select("record_id", "report_key", "labels"))
-        quality = _quality(store, partition, records, run.knowledge_version, vocabulary, extractor)
+        records = records.with_columns(
+            pl.Series("report_key", run.report_keys, pl.String),
+            split=extraction_split(pl.col("fold").cast(pl.Int64)),
+        )
+        store.write_records(partition, records)
+        assessment = assess(
+            store, records, run.knowledge_version, vocabulary,
+            name=_label(store, run.knowledge_version),
+            compare_with_lexicon=extractor.config.compare_with_lexicon,
+            max_mentions=extractor.config.max_mentions,
+        )  # fmt: skip
+        for report in assessment.reports:
+            report.write(store.root / "quality", f"{partition}-{report.knowledge_version}-{report.split}")
+        quality = assessment.reports
         audit_file = audit.rebuild(store) if is_local(store.root) else None
         provenance = store.provenance(run.knowledge_version)
         entities = store.entities(run.knowledge_version).join(records.select("report_key").unique(), on="report_key")
@@ -110,8 +121,7 @@ def definitions(config: KmerlConfig) -> Definitions:
         }
         if audit_file is not None:
             metadata["audit_database"] = MetadataValue.path(str(audit_file))
-        if quality:
-            metadata["quality"] = MetadataValue.md(quality_markdown(quality, top=20))
+        metadata |= _assessment_metadata(assessment)
         return MaterializeResult(
             metadata=metadata,
             # A content hash: a prompt edit that yields the same entities leaves
@@ -142,6 +152,18 @@ def _validity_check(run: ExtractionRun, minimum: float) -> AssetCheckResult:
     )
 
 
+def _assessment_metadata(assessment: Assessment) -> dict[str, object]:
+    metadata: dict[str, object] = {}
+    if assessment.scored:
+        tables = quality_markdown(assessment.reports, top=20)
+        if assessment.differences:
+            tables += "\n" + differences_markdown(assessment)
+        metadata["quality"] = MetadataValue.md(tables)
+    if not assessment.gaps.is_empty():
+        metadata["vocabulary_gaps"] = MetadataValue.md(gaps_markdown(assessment.gaps))
+    return metadata
+
+
 def _agreement_check(quality: list[QualityReport], minimum: float) -> AssetCheckResult:
     """A warning, not an error: a weak extractor is worth knowing about, not worth
     blocking the pipeline for (the embedded 135M model is weak by design)."""
@@ -160,41 +182,6 @@ def _agreement_check(quality: list[QualityReport], minimum: float) -> AssetCheck
     )
 
 
-def _quality(
-    store: KnowledgeStore,
-    source: str,
-    records: pl.DataFrame,
-    version: str,
-    vocabulary: Vocabulary,
-    extractor: ExtractorResource,
-) -> list[QualityReport]:
-    """Scores against the source's SCP labels (PTB-XL), the lexicon beside the LLM."""
-    with_labels = records.filter(pl.col("labels").list.eval(pl.element().struct.field("system") == "scp").list.any())
-    if with_labels.is_empty():
-        return []
+def _label(store: KnowledgeStore, version: str) -> str:
     provenance = store.provenance(version)
-    reports = [
-        evaluate(
-            _label(provenance.extractor, provenance.model), version, with_labels, store.entities(version), vocabulary
-        )
-    ]
-    if extractor.config.compare_with_lexicon and provenance.extractor != "lexicon":
-        lexicon = LexiconExtractor(vocabulary, extractor.config.max_mentions)
-        baseline = extract_reports(with_labels["report"].to_list(), lexicon, store, vocabulary)
-        reports.insert(
-            0,
-            evaluate(
-                "lexicon",
-                baseline.knowledge_version,
-                with_labels,
-                store.entities(baseline.knowledge_version),
-                vocabulary,
-            ),
-        )
-    for report in reports:
-        report.write(store.root / "quality", f"{source}-{report.knowledge_version}")
-    return reports
-
-
-def _label(extractor: str, model: str | None) -> str:
-    return "lexicon" if extractor == "lexicon" else f"llm: {model}"
+    return "lexicon" if provenance.extractor == "lexicon" else f"llm: {provenance.model}"

@@ -29,7 +29,7 @@ from kmerl.extraction import (
     LexiconExtractor,
     LlmExtractor,
     QualityReport,
-    evaluate,
+    score_extraction,
     extract_reports,
     load_prompt,
     load_vocabulary,
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         store = KnowledgeStore(Path(scratch) / "lexicon")
         run = extract_reports(reports, lexicon, store, vocabulary)
         quality.append(
-            evaluate(
+            score_extraction(
                 "lexicon (baseline)", run.knowledge_version, records, store.entities(run.knowledge_version), vocabulary
             )
         )
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 run = extract_reports(reports, extractor, store, vocabulary)
                 runs[f"llm {name}"] = _figures(run, store)
                 quality.append(
-                    evaluate(
+                    score_extraction(
                         f"SmolLM2-135M, {name}",
                         run.knowledge_version,
                         records,

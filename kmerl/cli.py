@@ -1,27 +1,71 @@
-"""Command line for using the library without Dagster: ``kmerl ingest``."""
+"""Command line for using the library without Dagster.
+
+::
+
+    kmerl ingest  [--source NAME]...     WFDB sources -> the signal store
+    kmerl extract [--corpus NAME]...     report corpora -> the knowledge store, scored
+    kmerl quality [--corpus NAME]...     the quality tables and vocabulary gaps, no extraction
+
+Settings come from the configuration (``KMERL_CONFIG``, ``KMERL_*`` variables);
+``--backend lexicon`` runs the rules alone.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from kmerl.config import KmerlConfig
+from kmerl.corpora import CorpusError, PtbXlReports, ReportTable
+from kmerl.extraction import KnowledgeStore, describe_extractor, load_vocabulary, open_extractor, quality_markdown
+from kmerl.extraction.assessment import Assessment, assess, differences_markdown
+from kmerl.extraction.corpus import extract_corpus
+from kmerl.extraction.gaps import gaps_markdown
 from kmerl.ingest import ingest_source
 
 log = logging.getLogger("kmerl")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kmerl", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="kmerl", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     ingest = commands.add_parser("ingest", help="ingest configured sources into the signal store")
     ingest.add_argument("--source", action="append", help="source name (repeatable; default: all configured)")
+    for name, help_text in (
+        ("extract", "extract and score report corpora (configured, or --file)"),
+        ("quality", "print quality tables and vocabulary gaps of what was extracted"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("--corpus", action="append", help="corpus name (repeatable; default: all configured)")
+        command.add_argument("--file", type=Path, help="a corpus not in the configuration: a CSV or Parquet file")
+        command.add_argument("--kind", choices=["ptbxl_reports", "report_table"], default="report_table")
+        command.add_argument("--name", default="adhoc", help="corpus name for --file")
+        command.add_argument("--backend", choices=["lexicon", "vllm", "server"], help="override the configured backend")
+        command.add_argument("--gaps", type=int, default=25, help="vocabulary-gap rows to print")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     config = KmerlConfig()
-    names = args.source or [source.name for source in config.sources]
+    if args.command == "ingest":
+        return _ingest(config, args.source)
+    if args.backend:
+        config = config.model_copy(update={"extraction": config.extraction.model_copy(update={"backend": args.backend})})
+    try:
+        corpora = _corpora(config, args)
+        if args.command == "extract":
+            return _extract(config, corpora, args.gaps)
+        return _quality(config, corpora, args.gaps)
+    except (CorpusError, KeyError) as error:
+        print(f"kmerl {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _ingest(config: KmerlConfig, names: list[str] | None) -> int:
+    names = names or [source.name for source in config.sources]
     partitions = [(config.source(name), key) for name in names for key in config.source(name).partition_keys()]
     for source, name in partitions:
         manifest = ingest_source(
@@ -37,6 +81,76 @@ def main(argv: list[str] | None = None) -> int:
             f"{manifest.quarantined} quarantined{f' ({reasons})' if reasons else ''}; version {manifest.version}"
         )
     return 0
+
+
+def _corpora(config: KmerlConfig, args: argparse.Namespace) -> list[PtbXlReports | ReportTable]:
+    if args.file is not None:
+        kind = PtbXlReports if args.kind == "ptbxl_reports" else ReportTable
+        return [kind(name=args.name, path=args.file.expanduser().resolve())]
+    return [config.corpus(name) for name in args.corpus or [corpus.name for corpus in config.corpora]]
+
+
+def _extract(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gaps: int) -> int:
+    vocabulary = load_vocabulary(config.extraction.vocabulary)
+    store = KnowledgeStore(config.knowledge_store)
+    label = _extractor_label(config)
+    with open_extractor(config.extraction, config.home, vocabulary) as extractor:
+        for corpus in corpora:
+            result = extract_corpus(
+                corpus, extractor, store, vocabulary,
+                name=label,
+                reports_per_part=config.extraction.reports_per_part,
+                compare_with_lexicon=config.extraction.compare_with_lexicon,
+                on_progress=lambda progress, name=corpus.name: log.info("%s: %s", name, progress),
+            )  # fmt: skip
+            run, rows = result.run, result.rows
+            reasons = rows.rejected.group_by("reason").len().rows()
+            print(
+                f"{corpus.name}: {rows.rows_in} rows -> {rows.records.height} records "
+                f"({rows.rejected.height} rejected{''.join(f', {r}: {n}' for r, n in reasons)}); "
+                f"{run.unique} distinct reports -> {run.extracted} extracted, {run.cached} cached, "
+                f"{run.quarantined} quarantined; {run.llm_requests} LLM requests in {run.elapsed_s:.1f} s; "
+                f"version {run.knowledge_version}"
+            )
+            _print_assessment(corpus.name, result.assessment, store, gaps)
+    return 0
+
+
+def _quality(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gaps: int) -> int:
+    vocabulary = load_vocabulary(config.extraction.vocabulary)
+    store = KnowledgeStore(config.knowledge_store)
+    version = describe_extractor(config.extraction, vocabulary).knowledge_version
+    for corpus in corpora:
+        records = store.records([corpus.name])
+        if records.is_empty() or store.table("reports", version).is_empty():
+            print(f"kmerl quality: {corpus.name} has no knowledge under {version}; run `kmerl extract` first",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        texts = store.table("reports", version).select("report_key", report="report_text").unique("report_key")
+        assessment = assess(
+            store, records.join(texts, on="report_key"), version, vocabulary,
+            name=_extractor_label(config), compare_with_lexicon=config.extraction.compare_with_lexicon,
+        )  # fmt: skip
+        _print_assessment(corpus.name, assessment, store, gaps)
+    return 0
+
+
+def _print_assessment(corpus: str, assessment: Assessment, store: KnowledgeStore, gaps: int) -> None:
+    if assessment.scored:
+        markdown = quality_markdown(assessment.reports)
+        if assessment.differences:
+            markdown += "\n" + differences_markdown(assessment)
+        path = store.root / "quality" / f"{corpus}-{assessment.knowledge_version}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(markdown)
+        print(f"\n{markdown}\n(written to {path})")
+    if gaps and not assessment.gaps.is_empty():
+        print(f"\nVocabulary gaps ({corpus}, records not in validation):\n{gaps_markdown(assessment.gaps, gaps)}")
+
+
+def _extractor_label(config: KmerlConfig) -> str:
+    provenance = describe_extractor(config.extraction)
+    return "lexicon" if provenance.extractor == "lexicon" else f"llm: {provenance.model}"
 
 
 if __name__ == "__main__":

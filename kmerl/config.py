@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from kmerl.corpora import PtbXlReports, ReportCorpusConfig
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.ingest.config import IngestConfig
 from kmerl.model.config import ModelConfig
@@ -32,6 +33,11 @@ def sample_sources() -> list[SourceConfig]:
         ChallengeSource(name="cinc2021", root=SAMPLE_DATA / "cinc2021"),
         WfdbFolderSource(name="wfdb_samples", root=SAMPLE_DATA / "wfdb-samples"),
     ]
+
+
+def sample_corpora() -> list[ReportCorpusConfig]:
+    """The bundled report corpus: 4,528 more PTB-XL reports (folds 1-8) with labels, no signals."""
+    return [PtbXlReports(name="ptbxl_reports", path=SAMPLE_DATA / "ptbxl-reports")]
 
 
 class CheckConfig(BaseModel):
@@ -87,6 +93,10 @@ class KmerlConfig(BaseSettings):
         None, description="Where the stores live: a folder or any fsspec URL (s3://bucket/kmerl); default <home>/store."
     )
     sources: list[SourceConfig] = Field(default_factory=sample_sources, description="Archives to ingest.")
+    corpora: list[ReportCorpusConfig] = Field(
+        default_factory=sample_corpora,
+        description="Report collections without signals: extracted and scored, never ingested or trained on.",
+    )
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -105,6 +115,21 @@ class KmerlConfig(BaseSettings):
             raise ValueError(f"source names must be unique; repeated: {duplicated}")
         return [source.model_copy(update={"root": source.root.expanduser().resolve()}) for source in sources]
 
+    @field_validator("corpora")
+    @classmethod
+    def _unique_corpora(cls, corpora: list[ReportCorpusConfig]) -> list[ReportCorpusConfig]:
+        names = [corpus.name for corpus in corpora]
+        if duplicated := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"corpus names must be unique; repeated: {duplicated}")
+        return [corpus.model_copy(update={"path": corpus.path.expanduser().resolve()}) for corpus in corpora]
+
+    @model_validator(mode="after")
+    def _corpora_apart_from_sources(self) -> KmerlConfig:
+        """Both name record files in the knowledge store: one name, one collection."""
+        if shared := sorted({c.name for c in self.corpora} & {s.name for s in self.sources}):
+            raise ValueError(f"a report corpus and a source share the name(s) {shared}")
+        return self
+
     @property
     def store_root(self) -> Path:
         return store_path(self.store) if self.store else self.home / "store"
@@ -121,6 +146,16 @@ class KmerlConfig(BaseSettings):
     def runs_dir(self) -> Path:
         """Training runs: beside the stores when they are local, else under home."""
         return self.store_root / "kmerl_encoder" if is_local(self.store_root) else self.home / "runs"
+
+    def corpus(self, name: str) -> ReportCorpusConfig:
+        for corpus in self.corpora:
+            if corpus.name == name:
+                return corpus
+        raise KeyError(f"no report corpus named {name!r}; configured: {[c.name for c in self.corpora]}")
+
+    @property
+    def knowledge_store(self) -> Path:
+        return self.store_root / "report_knowledge"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

@@ -46,7 +46,9 @@ def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_da
     metadata = metadata_values(event.metadata)
     assert metadata["dagster/row_count"] == 500 and metadata["distinct_reports"] == 243
     assert metadata["cached"] == 243 and metadata["extracted"] == 0 and metadata["llm_requests"] == 0  # second run
-    assert "| lexicon | 500 |" in metadata["quality"]
+    assert "| lexicon | development | 309 |" in metadata["quality"]  # folds 1-7 tune, 8-10 validate
+    assert "| lexicon | validation | 191 |" in metadata["quality"]
+    assert "| unmatched statement |" in metadata["vocabulary_gaps"]
     assert versions[0] == versions[1]
     assert checks["extraction_validity"] == (True, "ERROR")
     assert checks["label_agreement"] == (True, "WARN")  # the lexicon's micro F1 is ~0.8
@@ -55,10 +57,10 @@ def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_da
     assert records.height == 500 and records["record_id"].str.starts_with("ptbxl/").all()
     joined = records.join(store.entities(metadata["knowledge_version"]), on="report_key")
     assert joined.filter(pl.col("record_id") == "ptbxl/1")["entity_id"].sort().to_list() == [
-        "low_qrs_voltage",
+        "low_limb_lead_voltage",  # "periphere niederspannung": low voltage in the limb leads only
         "sinus_rhythm",
     ]
-    assert sorted(p.suffix for p in (store.root / "quality").iterdir()) == [".md", ".parquet"]
+    assert sorted(p.suffix for p in (store.root / "quality").iterdir()) == [".md", ".md", ".parquet", ".parquet"]
     with duckdb.connect(metadata["audit_database"], read_only=True) as db:
         assert db.execute("SELECT count(*) FROM record_knowledge").fetchall() == [(500,)]
 

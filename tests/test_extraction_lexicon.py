@@ -35,10 +35,38 @@ def _statuses(text: str) -> dict[str, str]:
         ("inferior infarkt     Ålder ej bestÄmmbar st-t sÄnkning", {"inferior_myocardial_infarction": "present", "st_depression": "present"}),
         ("sinusrhythmus unvollstÄndiger rechtsschenkelblock", {"sinus_rhythm": "present", "incomplete_right_bundle_branch_block": "present"}),
         ("sinusrhythmus mÄssige amplitudenkriterien f#r linkshypertrophie", {"sinus_rhythm": "present", "lvh_voltage_criteria": "present"}),
+        # inflection and abbreviation stems, umlaut digraphs, compounds written apart
+        ("qrs(t) abnorm    inferiorer infarkt", {"abnormal_qrs": "present", "inferior_myocardial_infarction": "present"}),
+        ("tachykardes vorhofflimmern intraventr. leitungsstoerung", {"rapid_atrial_fibrillation": "present", "nonspecific_intraventricular_conduction_disturbance": "present"}),
+        ("vollstÄndiger links schenkelblock", {"complete_left_bundle_branch_block": "present"}),
+        ("vorhofflimmern/-flattern linkstyp", {"atrial_fibrillation_and_flutter": "present"}),
+        # hedges and their scope: on the age of an infarct, over a list, back over "or"
+        ("inferiorer infarkt     wahrscheinlich alt", {"inferior_myocardial_infarction": "present"}),
+        ("st & t abnorm, wahrscheinlich    anteriore ischÄmie oder linksbelastung",
+         {"st_changes": "present", "ischemia_anterior": "uncertain", "left_ventricular_strain": "uncertain"}),
+        ("inferior ischaemia or infarction cannot be excluded", {"ischemia_inferior": "uncertain", "myocardial_infarction": "uncertain"}),
+        ("linksschenkelblock linkshypertrophie mÖglich", {"complete_left_bundle_branch_block": "present", "left_ventricular_hypertrophy": "uncertain"}),
+        ("st-t sÄnkning, sÅsom vid    anterolateral ischemi", {"st_depression": "present", "ischemia_anterolateral": "uncertain"}),
+        ("no evidence of ischaemia. inferior infarct?", {"myocardial_ischemia": "absent", "inferior_myocardial_infarction": "uncertain"}),
+        # a modifier joined to another shares its head noun
+        ("probable old anterior and inferior infarcts", {"anteroseptal_myocardial_infarction": "uncertain", "inferior_myocardial_infarction": "uncertain"}),
     ],
 )  # fmt: skip
 def test_findings_and_their_status(text: str, expected: dict[str, str]) -> None:
     assert _statuses(text) == expected
+
+
+def test_statements_no_term_covers_are_kept_verbatim_for_the_gap_report_and_the_llm() -> None:
+    reading = LEXICON.read("Sinusrhythmus. Beschleunigter Sinusknoten-Rhythmus? 4.46   unbestÄtigter Bericht")
+    assert [f.entity_id for f in reading.findings] == ["sinus_rhythm"]
+    assert [u.text for u in reading.unmatched] == ["Beschleunigter Sinusknoten-Rhythmus"]
+    assert not LEXICON.read("sinus rhythm. st segments are depressed in i, avl, v5,6.").unmatched
+
+
+def test_terms_tell_the_language_where_function_words_are_missing() -> None:
+    assert LEXICON.read("atrial fibrillation. low limb lead voltage.").language == "en"
+    assert LEXICON.read("vorhofflimmern periphere niederspannung").language == "de"
+    assert LEXICON.read("12345").language == "unknown"
 
 
 def test_evidence_is_a_verbatim_span_of_the_original_text() -> None:

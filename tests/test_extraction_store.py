@@ -22,7 +22,8 @@ from kmerl.extraction import (
     LexiconExtractor,
     LlmExtractor,
     build_audit_database,
-    evaluate,
+    paired_difference,
+    score_extraction,
     extract_reports,
     load_prompt,
     load_vocabulary,
@@ -236,7 +237,7 @@ def test_quality_scores_match_a_hand_computed_case() -> None:
             "status": ["present", "absent", "present", "uncertain", "present"],
         }
     )
-    report = evaluate("test", "v", records, entities, VOCABULARY)
+    report = score_extraction("test", "v", records, entities, VOCABULARY)
     rows = {r["entity_id"]: r for r in report.per_entity.iter_rows(named=True)}
     assert (rows["sinus_rhythm"]["tp"], rows["sinus_rhythm"]["fp"], rows["sinus_rhythm"]["fn"]) == (2, 0, 0)
     assert (rows["normal_ecg"]["tp"], rows["normal_ecg"]["fn"]) == (0, 1)  # absent does not count
@@ -246,7 +247,40 @@ def test_quality_scores_match_a_hand_computed_case() -> None:
         "micro_recall"
     ] == pytest.approx(3 / 4)
     assert report.summary["macro_recall"] == pytest.approx((1 + 0 + 1) / 3)
-    assert "| test | 3 |" in quality_markdown([report])
+    assert report.summary["micro_f1_low"] <= report.summary["micro_f1"] <= report.summary["micro_f1_high"]
+    assert report.per_record.select("record_id", "tp", "predicted", "support").rows() == [
+        ("a", 1, 1, 2), ("b", 1, 1, 1), ("c", 1, 2, 1)
+    ]  # fmt: skip
+    assert "| test | all records | 3 |" in quality_markdown([report])
+
+
+def test_quality_breaks_down_by_language_and_report_kind_and_pairs_two_extractors() -> None:
+    codes = ["SR", "AFIB", "SR", "NORM"] * 30
+    records = pl.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(120)],
+            "report_key": [f"k{i}" for i in range(120)],
+            "labels": [[{"system": "scp", "code": code, "score": 0.0}] for code in codes],
+            "language": ["de", "en"] * 60,
+            "report_kind": ["automatic"] * 40 + ["confirmed"] * 80,
+        }
+    )
+    entity_of = {"SR": "sinus_rhythm", "AFIB": "atrial_fibrillation", "NORM": "normal_ecg"}
+    truth = pl.DataFrame(
+        {"report_key": records["report_key"], "entity_id": [entity_of[c] for c in codes], "status": "present"}
+    )
+    half = truth.filter(pl.col("report_key").str.slice(1).cast(pl.Int64) % 2 == 0)  # only the German half
+    good = score_extraction("all", "v1", records, truth, VOCABULARY, split="validation")
+    weak = score_extraction("half", "v2", records, half, VOCABULARY, split="validation")
+    groups = {(row["grouping"], row["group"]): row for row in weak.groups.iter_rows(named=True)}
+    assert groups[("language", "de")]["micro_f1"] == 1.0 and groups[("language", "en")]["micro_f1"] == 0.0
+    assert groups[("report_kind", "automatic")]["records"] == 40
+    difference = paired_difference(weak, good)
+    assert difference["records"] == 120 and difference["delta_micro_f1"] == pytest.approx(1 - 2 / 3)
+    assert 0 < difference["low"] <= difference["delta_micro_f1"] <= difference["high"]
+    markdown = quality_markdown([weak, good])
+    assert "| de | 60, 1.000 [1.000, 1.000] | 60, 1.000 [1.000, 1.000] |" in markdown
+    assert "| half, validation: records, micro F1 [95% CI] |" in markdown
 
 
 def test_audit_database_views_and_the_version_diff(tmp_path: Path, ptbxl_root: Path) -> None:

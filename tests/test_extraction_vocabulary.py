@@ -59,7 +59,7 @@ def test_vocabulary_frame_has_what_the_model_stage_needs() -> None:
         (lambda doc: doc["entities"].append(dict(doc["entities"][0])), "repeated entity ids"),
         (lambda doc: doc["entities"][1].update(broader="no_such_entity"), "no_such_entity"),
         (lambda doc: doc["entities"][1]["synonyms"].update(en=["normal ecg"]), "shared by several entities"),
-        (lambda doc: doc["entities"][2]["codes"].update(scp=["SR"]), "repeated scp codes"),
+        (lambda doc: doc["entities"][3]["codes"].update(scp=["SR"]), "repeated scp codes"),
         (lambda doc: doc["entities"][0].update(entity_id="Not An Id"), "entity_id"),
     ],
 )

@@ -26,7 +26,7 @@ from kmerl.extraction.extractor import (
 from kmerl.extraction.factory import describe_extractor, open_backend, open_extractor
 from kmerl.extraction.llm import LlmExtractor
 from kmerl.extraction.prompts import DEFAULT_PROMPT, PROMPTS_DIR, Prompt, load_prompt
-from kmerl.extraction.quality import QualityReport, evaluate, quality_markdown
+from kmerl.extraction.quality import BootstrapConfig, QualityReport, paired_difference, quality_markdown, score_extraction
 from kmerl.extraction.reports import source_reports
 from kmerl.extraction.runner import ExtractionRun, extract_reports
 from kmerl.extraction.schema import SCHEMA_VERSION, KnowledgeSchema, Mention, ReportKnowledge
@@ -61,7 +61,9 @@ __all__ = [
     "VocabularyError",
     "build_audit_database",
     "describe_extractor",
-    "evaluate",
+    "score_extraction",
+    "paired_difference",
+    "BootstrapConfig",
     "extract_reports",
     "load_prompt",
     "load_vocabulary",

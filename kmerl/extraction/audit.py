@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from kmerl.extraction.gaps import GAPS_SQL
 from kmerl.extraction.store import KnowledgeStore
 from kmerl.storage import is_local
 
@@ -109,7 +110,7 @@ def _create_views(connection: duckdb.DuckDBPyConnection, store: KnowledgeStore) 
     """Views over the files that exist; the dependent views only where their inputs do."""
     present = {
         name
-        for name in ("reports", "mentions", "quarantine", "records", "vocabulary", "provenance")
+        for name in ("reports", "mentions", "quarantine", "records", "rejected", "vocabulary", "provenance")
         if glob.glob(store.glob(name))
     }
     reader = {name: "read_parquet" for name in present} | {"provenance": "read_json_auto"}
@@ -126,6 +127,7 @@ def _create_views(connection: duckdb.DuckDBPyConnection, store: KnowledgeStore) 
     if {"records", "vocabulary"} <= present:
         for name, sql in _RECORD_VIEWS.items():
             connection.execute(f"CREATE VIEW {name} AS {sql}")
+        connection.execute(f"CREATE VIEW vocabulary_gaps AS {GAPS_SQL}")
 
 
 def _quote(text: str) -> str:

@@ -9,7 +9,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from kmerl.extraction.generation import GenerationStats
-from kmerl.extraction.lexicon import Lexicon, knowledge_from_findings
+from kmerl.extraction.gaps import unmatched_statements
+from kmerl.extraction.lexicon import Lexicon, knowledge_from_reading
 from kmerl.extraction.schema import EMPTY_KNOWLEDGE, SCHEMA_VERSION, KnowledgeSchema, ReportKnowledge
 from kmerl.extraction.text import PreparedReport
 from kmerl.extraction.validation import MentionFlag, QuarantineReason, mention_flags
@@ -42,14 +43,19 @@ class Provenance(BaseModel):
         return f"{self.extractor}-{self.prompt_version}"
 
 
+Decider = Literal["lexicon", "llm", "both"]
+
+
 @dataclass(frozen=True, slots=True)
 class ExtractedReport:
     report: PreparedReport
     knowledge: ReportKnowledge
     flags: tuple[MentionFlag | None, ...]  # one per mention
+    decided_by: tuple[Decider, ...]  # one per mention: which component put it there
     notes: tuple[str, ...] = ()
     raw_output: str | None = None
     attempts: int = 0
+    unmatched: tuple[str, ...] = ()  # statements no vocabulary term covers (gap keys, see kmerl.extraction.gaps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +80,7 @@ class Extractor(Protocol):
 
 
 def empty_report(report: PreparedReport) -> ExtractedReport:
-    return ExtractedReport(report, EMPTY_KNOWLEDGE, (), (*report.notes, EMPTY_REPORT_NOTE))
+    return ExtractedReport(report, EMPTY_KNOWLEDGE, (), (), (*report.notes, EMPTY_REPORT_NOTE))
 
 
 class LexiconExtractor:
@@ -104,7 +110,14 @@ class LexiconExtractor:
     def _one(self, report: PreparedReport) -> ExtractedReport:
         if report.is_blank:
             return empty_report(report)
-        findings = self.lexicon.findings(report.text)
-        knowledge, notes = knowledge_from_findings(findings, report.text, self.lexicon, self.schema.max_mentions)
+        reading = self.lexicon.read(report.text)
+        knowledge, notes = knowledge_from_reading(reading, self.lexicon.vocabulary, self.schema.max_mentions)
         knowledge = self.schema.validate(knowledge)
-        return ExtractedReport(report, knowledge, mention_flags(knowledge, report.text), (*report.notes, *notes))
+        return ExtractedReport(
+            report,
+            knowledge,
+            mention_flags(knowledge, report.text),
+            ("lexicon",) * len(knowledge.mentions),
+            (*report.notes, *notes),
+            unmatched=unmatched_statements(reading),
+        )

@@ -1,49 +1,28 @@
-"""The deterministic lexicon: vocabulary synonyms found in the text, with negation,
+"""The deterministic lexicon: vocabulary terms found in the text, with negation,
 uncertainty, leads, rhythm, heart axis and language, in the extraction schema.
 
-It is the baseline the LLM is measured against and the cross-check in audits,
-and it proposes the candidate findings the LLM verifies. It is never presented
-as the LLM: its outputs carry ``extractor = "lexicon"``.
-
-Cue lists are hand-written (NegEx-style) rather than taken from a clinical NLP
-library: none of the well-kept ones covers German and Swedish ECG shorthand, and
-the rules needed here fit on one screen.
+It is the baseline the LLM is measured against and the reading the LLM adds to:
+every report gets the lexicon's findings, and the statements it could not map to
+any vocabulary term (:attr:`Reading.unmatched`) are what the LLM is asked about and
+what the vocabulary-gap report counts. Its outputs carry ``extractor = "lexicon"``.
+Matching is described in :mod:`kmerl.extraction.terms`, cue scopes in
+:mod:`kmerl.extraction.cues`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kmerl.extraction.cues import COORDINATORS, CueMatcher
 from kmerl.extraction.schema import Mention, ReportKnowledge, ReportLanguage, Status
-from kmerl.extraction.text import FoldedText, fold, fold_term
+from kmerl.extraction.terms import Match, PhraseIndex, Token, term_keys, tokenize
+from kmerl.extraction.text import FoldedText, fold
 from kmerl.extraction.vocabulary import HeartAxis, Vocabulary
 from kmerl.leads import STANDARD_LEADS
 
-_NEGATION_BEFORE = frozenset(
-    "no not without absence kein keine keinen keiner keinem keines nicht ohne ej ingen inga inget inte utan".split()
-)
-_UNCERTAIN_BEFORE = frozenset(
-    "possible possibly suspected suspect suggest suggests suggesting may might consider questionable"
-    " verdacht moglich moglicherweise eventuell fraglich fragliche fraglicher dd misstankt mojlig mojligen overvag".split()
-)
-_UNCERTAIN_AFTER = re.compile(
-    r"^[\s,]*(?:is |are |wird |ist )?(?:moglich|possible|fraglich|nicht (?:sicher )?auszuschliessen|nicht ausgeschlossen"
-    r"|cannot be (?:entirely |completely )?(?:excluded|ruled out)|can ?not be excluded|kan (?:ej|inte) uteslutas"
-    r"|bor overvagas|overvags|\?)"
-)
-_NEGATION_AFTER = re.compile(
-    r"^[\s,]*(?:is |are |wird |ist )?(?:ausgeschlossen|excluded|ruled out|not seen|nicht nachweisbar|ej pavisad|uteslutet)"
-)
-# Phrases that contain a negation word but negate nothing the vocabulary names.
-_PSEUDO_NEGATION = re.compile(
-    r"alder ej bestamm?bar|ej bestamm?bar|not significantly changed|no change|nicht verandert|keine anderung"
-)
-_COORDINATORS = frozenset("or and oder und eller och nor sowie".split())
-_SENTENCE_END = re.compile(r"\.(?=\s|$)|[;!?]")
 _WORD = re.compile(r"[a-z0-9]+")
-_WINDOW_WORDS = 5
-
 _LEAD = r"(?:v[1-6]|avr|avl|avf|iii|ii|i)"
 _LEAD_ITEM = rf"{_LEAD}(?:\s?-\s?v?[1-6])?(?:\s?,\s?[1-6](?![0-9]))*"
 _LEADS_AFTER = re.compile(
@@ -51,6 +30,16 @@ _LEADS_AFTER = re.compile(
     rf"(?P<leads>{_LEAD_ITEM}(?:(?:\s?,\s?|\s(?:and|und|och)\s|\s){_LEAD_ITEM})*)(?![a-z0-9])"
 )
 _LEAD_NAMES = {name.lower(): name for name in STANDARD_LEADS}
+# Function words a statement may hold besides its findings; on their own they are no gap.
+_FILLER = frozenset(
+    "the a an of in on at to is are be was were this that these there by for as from seen noted also leads lead"
+    " der die das des dem den ein eine einer eines im am bei von vom zu zum zur nach als ist sind auch ableitung"
+    " ableitungen ablt i pa av en ett som vid till ar har fran over avl"
+    " due consistent finding findings cause evident exclude otherwise minor throughout widespread significance"
+    " uncertain increased risk developing compared previous previously tracing now more less marked slightly"
+    " slight mild moderate diskret diskrete leicht leichte deutlich deutliche".split()
+) | COORDINATORS
+_MIN_GAP_WORD = 3  # a gap holds at least one word this long ("t abnorm" yes, "in" no)
 
 _LANGUAGE_MARKERS: dict[str, frozenset[str]] = {
     "de": frozenset(
@@ -80,86 +69,151 @@ class Finding:
     evidence: str
 
 
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A stretch of a statement that no vocabulary term, cue or lead list accounts for."""
+
+    start: int  # span of the original text
+    end: int
+    text: str  # verbatim
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Everything the lexicon reads in one report."""
+
+    findings: tuple[Finding, ...]
+    unmatched: tuple[Fragment, ...]
+    heart_axis: HeartAxis | None
+    language: ReportLanguage
+
+
 class Lexicon:
     """Compiled matchers for one vocabulary."""
 
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
-        self._entity_of = {fold_term(t): e.entity_id for e in vocabulary.entities for t in e.terms}
-        self._entities = _alternation(self._entity_of)
-        self._axis_of = {fold_term(t): axis for axis, terms in vocabulary.heart_axis_terms.items() for t in terms}
-        self._axes = _alternation(self._axis_of)
+        self._entities: PhraseIndex[str] = PhraseIndex(
+            (term, e.entity_id) for e in vocabulary.entities for term in e.terms
+        )
+        self._term_languages = _term_languages(vocabulary)
+        self._axes: PhraseIndex[HeartAxis] = PhraseIndex(
+            (term, axis) for axis, terms in vocabulary.heart_axis_terms.items() for term in terms
+        )
+        self._non_findings: PhraseIndex[None] = PhraseIndex((term, None) for term in vocabulary.non_findings)
+        self._cues = CueMatcher()
+
+    def read(self, text: str) -> Reading:
+        folded = fold(text)
+        tokens = tokenize(folded)
+        matches = self._entities.scan(tokens)
+        statuses = self._cues.statuses(tokens, folded.folded, [(m.first, m.last) for m in matches])
+        findings = []
+        covered: set[int] = set()
+        for match, status in zip(matches, statuses, strict=True):
+            finding, lead_tokens = self._finding(folded, tokens, match, status)
+            if elided := self._elided(tokens, match, covered):
+                findings.append(self._finding(folded, tokens, elided, status)[0])
+                covered.add(elided.first)
+            findings.append(finding)
+            covered.update(range(match.first, match.last + lead_tokens))
+        axes = self._axes.scan(tokens)
+        for other in (*axes, *self._non_findings.scan(tokens), *self._cues.covered(tokens)):
+            covered.update(range(other.first, other.last))
+        return Reading(
+            findings=tuple(findings),
+            unmatched=_fragments(folded, tokens, covered),
+            heart_axis=axes[0].value if axes else None,
+            language=detect_language(text, self._languages_of(tokens, matches)),
+        )
 
     def findings(self, text: str) -> list[Finding]:
         """Every vocabulary term in the text, leftmost-longest, in order."""
-        folded = fold(text)
-        f = folded.folded
-        sentence_ends = [m.end() for m in _SENTENCE_END.finditer(f)] + [len(f)]
-        matches = list(self._entities.finditer(f))
-        found: list[Finding] = []
-        for index, match in enumerate(matches):
-            start, end = match.span()
-            sentence_start = max((e for e in sentence_ends if e <= start), default=0)
-            sentence_end = next(e for e in sentence_ends if e >= end)
-            previous = matches[index - 1] if index and matches[index - 1].end() > sentence_start else None
-            window_start = previous.end() if previous else sentence_start
-            status = _status(
-                f[window_start:start], f[end:sentence_end], found[-1].status if previous and found else None
-            )
-            found.append(self._finding(folded, match, status, f[end:sentence_end]))
-        return found
+        return list(self.read(text).findings)
 
     def heart_axis(self, text: str) -> HeartAxis | None:
-        match = self._axes.search(fold(text).folded)
-        return self._axis_of[match.group(0)] if match else None  # type: ignore[return-value]
+        return self.read(text).heart_axis
 
-    def _finding(self, folded: FoldedText, match: re.Match[str], status: Status, after: str) -> Finding:
-        start, end = folded.original_span(*match.span())
-        return Finding(
-            entity_id=self._entity_of[match.group(0)],
+    def _elided(self, tokens: Sequence[Token], match: Match[str], covered: set[int]) -> Match[str] | None:
+        """The finding a coordinated modifier shares this one's head with: "anterior and
+        inferior infarcts" also states an anterior infarct (the match is "inferior infarcts")."""
+        modifier, joiner = match.first - 2, match.first - 1
+        if modifier < 0 or modifier in covered or tokens[joiner].word not in COORDINATORS:
+            return None
+        if tokens[modifier].statement != tokens[match.first].statement:
+            return None
+        elided = [tokens[modifier], *tokens[match.first + 1 : match.last]]
+        found = self._entities.match_at(elided, 0)
+        if found is None or found.last != len(elided) or found.value == match.value:
+            return None
+        return Match(modifier, match.last, found.value)
+
+    def _languages_of(self, tokens: Sequence[Token], matches: Sequence[Match[str]]) -> list[str]:
+        """The language of each matched term that only one language writes that way."""
+        languages = []
+        for match in matches:
+            written = self._term_languages.get(" ".join(t.stem for t in tokens[match.first : match.last]), ())
+            if len(written) == 1:
+                languages.extend(written)
+        return languages
+
+    def _finding(self, folded: FoldedText, tokens: Sequence[Token], match: Match[str], status: Status) -> tuple[Finding, int]:
+        """The finding, and how many tokens after it list its leads."""
+        first, last = tokens[match.first], tokens[match.last - 1]
+        statement_end = next(
+            (t.start for t in tokens[match.last :] if t.statement != last.statement), len(folded.folded)
+        )
+        after = folded.folded[last.end : statement_end]
+        leads, lead_chars = leads_after(after)
+        lead_tokens = sum(1 for t in tokens[match.last :] if t.statement == last.statement and t.end <= last.end + lead_chars)
+        start, end = folded.original_span(first.start, last.end)
+        finding = Finding(
+            entity_id=match.value,
             start=start,
             end=end,
             status=status,
-            leads=leads_after(after),
+            leads=leads,
             evidence=folded.original[start:end],
         )
+        return finding, lead_tokens
 
 
-def _alternation(terms: dict[str, object]) -> re.Pattern[str]:
-    # Longest first, so at any position the most specific term wins
-    # ("unvollständiger rechtsschenkelblock" over "rechtsschenkelblock").
-    ordered = sorted(terms, key=len, reverse=True)
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![a-z0-9])")
+def _fragments(folded: FoldedText, tokens: Sequence[Token], covered: set[int]) -> tuple[Fragment, ...]:
+    """Runs of uncovered words within one statement that hold at least one real word."""
+    fragments: list[Fragment] = []
+    run: list[Token] = []
+    for index, token in enumerate([*tokens, None]):
+        uncovered = token is not None and index not in covered and not token.word.isdigit()
+        if uncovered and run and token.statement == run[-1].statement and not token.after_gap:
+            run.append(token)
+            continue
+        words = [t for t in run if t.word not in _FILLER and not t.word.isdigit()]
+        if any(len(t.word) >= _MIN_GAP_WORD for t in words):
+            while run[-1].word in _FILLER:
+                run.pop()
+            while run[0].word in _FILLER:
+                run.pop(0)
+            start, end = folded.original_span(run[0].start, run[-1].end)
+            fragments.append(Fragment(start, end, folded.original[start:end]))
+        run = [token] if uncovered and token is not None else []
+    return tuple(fragments)
 
 
-def _status(before: str, after: str, coordinated_with: Status | None) -> Status:
-    before = _PSEUDO_NEGATION.sub(" ", before)
-    words = _WORD.findall(before)[-_WINDOW_WORDS:]
-    if coordinated_with in ("absent", "uncertain") and all(w in _COORDINATORS for w in words):
-        return coordinated_with  # "no signs of ischaemia or infarction"
-    if _UNCERTAIN_AFTER.search(after):
-        return "uncertain"
-    if _NEGATION_BEFORE.intersection(words):
-        return "absent"
-    if _NEGATION_AFTER.search(after) and not _PSEUDO_NEGATION.match(after.strip()):
-        return "absent"
-    if _UNCERTAIN_BEFORE.intersection(words):
-        return "uncertain"
-    return "present"
-
-
-def leads_after(text: str) -> tuple[str, ...]:
-    """Leads listed right after a finding ("in ii, iii, avf", "v4-v6", "v5,6")."""
+def leads_after(text: str) -> tuple[tuple[str, ...], int]:
+    """Leads listed right after a finding ("in ii, iii, avf", "v4-v6", "v5,6"), and how
+    many characters of ``text`` the list takes."""
     match = _LEADS_AFTER.match(text)
     if not match:
-        return ()
+        return (), 0
     items = re.findall(_LEAD_ITEM, match.group("leads"))
     leads: list[str] = []
     for item in items:
         leads.extend(_expand(item.replace(" ", "")))
     explicit = match.group("prep") is not None or len(items) > 1 or any(lead.startswith(("v", "a")) for lead in leads)
     ordered = [_LEAD_NAMES[lead] for lead in dict.fromkeys(leads)]
-    return tuple(ordered) if explicit else ()  # a lone "i" is the Swedish "in", not lead I
+    if not explicit:
+        return (), 0  # a lone "i" is the Swedish "in", not lead I
+    return tuple(ordered), match.end()
 
 
 def _expand(item: str) -> list[str]:
@@ -172,9 +226,22 @@ def _expand(item: str) -> list[str]:
     return leads
 
 
-def detect_language(text: str) -> ReportLanguage:
+def _term_languages(vocabulary: Vocabulary) -> dict[str, frozenset[str]]:
+    """Stemmed term -> the languages whose synonyms (English: names too) write it so."""
+    languages: dict[str, set[str]] = {}
+    for entity in vocabulary.entities:
+        for language, terms in (("en", (entity.name,)), *entity.synonyms.items()):
+            for term in terms:
+                languages.setdefault(term_keys(term)[0], set()).add(language)
+    return {key: frozenset(value) for key, value in languages.items()}
+
+
+def detect_language(text: str, term_languages: Sequence[str] = ()) -> ReportLanguage:
+    """From function words typical of each language and the languages of the vocabulary
+    terms found (``term_languages``): "atrial fibrillation. low limb lead voltage." has
+    no English function word, but its terms are English."""
     words = _WORD.findall(fold(text).folded.replace("el-axel", "el_axel"))
-    hits = {lang: sum(w in markers for w in words) for lang, markers in _LANGUAGE_MARKERS.items()}
+    hits = {lang: sum(w in markers for w in words) + term_languages.count(lang) for lang, markers in _LANGUAGE_MARKERS.items()}
     total = sum(hits.values())
     if total == 0:
         return "unknown"
@@ -182,10 +249,17 @@ def detect_language(text: str) -> ReportLanguage:
     return present[0] if len(present) == 1 else "mixed"  # type: ignore[return-value]
 
 
-def knowledge_from_findings(
-    findings: list[Finding], text: str, lexicon: Lexicon, max_mentions: int
+def knowledge_from_reading(
+    reading: Reading, vocabulary: Vocabulary, max_mentions: int
 ) -> tuple[ReportKnowledge, tuple[str, ...]]:
     """Report knowledge: one mention per (entity, status), first occurrence first."""
+    return knowledge_from_findings(reading.findings, reading, vocabulary, max_mentions)
+
+
+def knowledge_from_findings(
+    findings: Sequence[Finding], reading: Reading, vocabulary: Vocabulary, max_mentions: int
+) -> tuple[ReportKnowledge, tuple[str, ...]]:
+    """Knowledge from chosen findings and the report-level reading (language, axis)."""
     first: dict[tuple[str, str], Finding] = {}
     for finding in findings:
         first.setdefault((finding.entity_id, finding.status), finding)
@@ -198,9 +272,9 @@ def knowledge_from_findings(
     mentions = tuple(
         Mention(entity_id=f.entity_id, status=f.status, leads=f.leads, evidence=f.evidence) for f in kept[:max_mentions]
     )
-    rhythm_ids = set(lexicon.vocabulary.ids_in("rhythm"))
+    rhythm_ids = set(vocabulary.ids_in("rhythm"))
     rhythm = next((m.entity_id for m in mentions if m.status == "present" and m.entity_id in rhythm_ids), None)
     knowledge = ReportKnowledge(
-        language=detect_language(text), rhythm=rhythm, heart_axis=lexicon.heart_axis(text), mentions=mentions
+        language=reading.language, rhythm=rhythm, heart_axis=reading.heart_axis, mentions=mentions
     )
     return knowledge, notes

@@ -109,7 +109,13 @@ class LlmExtractor:
         flags = mention_flags(knowledge, report.text)
         knowledge, dropped = drop_unsupported_rhythm(knowledge, flags)
         return ExtractedReport(
-            report, knowledge, flags, (*report.notes, *notes, *dropped), _raw(items, answers), attempts
+            report,
+            knowledge,
+            flags,
+            ("llm",) * len(knowledge.mentions),
+            (*report.notes, *notes, *dropped),
+            _raw(items, answers),
+            attempts,
         )
 
 

@@ -21,6 +21,9 @@ SCHEMA_VERSION = "1"
 
 Status = Literal["present", "absent", "uncertain"]
 STATUSES: tuple[str, ...] = ("present", "absent", "uncertain")
+# What it means for a report to assert an entity, everywhere: the quality report scores
+# it, the feature store's multi-hot targets hold it, the audit views filter on it.
+ASSERTED: tuple[Status, ...] = ("present", "uncertain")
 ReportLanguage = Literal["de", "en", "sv", "mixed", "unknown"]
 Lead = Literal[STANDARD_LEADS]  # type: ignore[valid-type]
 MAX_EVIDENCE_CHARS = 160

@@ -57,6 +57,7 @@ REPORTS_SCHEMA = pa.schema(
         pa.field("notes", pa.list_(pa.string()), nullable=False),
         pa.field("attempts", pa.int16(), nullable=False),
         pa.field("raw_output", pa.string()),
+        pa.field("unmatched", pa.list_(pa.string()), nullable=False),  # statements no vocabulary term covers
         pa.field("knowledge_json", pa.string(), nullable=False),
         pa.field("schema_version", pa.string(), nullable=False),
         pa.field("vocabulary_version", pa.string(), nullable=False),
@@ -76,6 +77,7 @@ MENTIONS_SCHEMA = pa.schema(
         pa.field("evidence", pa.string(), nullable=False),
         pa.field("evidence_found", pa.bool_(), nullable=False),
         pa.field("flag", pa.string()),
+        pa.field("decided_by", pa.string(), nullable=False),  # lexicon, llm, or both (the LLM confirmed the lexicon)
         pa.field("extracted_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
@@ -97,6 +99,17 @@ RECORDS_SCHEMA = pa.schema(
         pa.field("source", pa.string(), nullable=False),
         pa.field("report_key", pa.string(), nullable=False),
         pa.field("labels", pa.list_(LABEL_TYPE)),
+        pa.field("split", pa.string()),  # the source's own: train/val/test folds, development/validation
+        pa.field("report_kind", pa.string()),  # automatic or confirmed, where the source says
+    ]
+)
+REJECTED_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("row", pa.int64(), nullable=False),
+        pa.field("record_id", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
     ]
 )
 TABLES = {"reports": REPORTS_SCHEMA, "mentions": MENTIONS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
@@ -122,7 +135,7 @@ class KnowledgeStore:
     def glob(self, table: str) -> str:
         """A glob over every version's files of ``table`` (or of ``records``, ``vocabulary``,
         ``provenance``), for DuckDB and other readers."""
-        if table in ("records", "vocabulary"):
+        if table in ("records", "vocabulary", "rejected"):
             return str(self.root / table / "*.parquet")
         if table == "provenance":
             return str(self.root / "versions" / "*" / "provenance.json")
@@ -160,11 +173,25 @@ class KnowledgeStore:
         return key
 
     def write_records(self, source: str, records: pl.DataFrame) -> Path:
-        """Which record carries which report (record_id, report_key, labels), per source."""
+        """Which record carries which report (record_id, report_key, labels; split and
+        report_kind where known), per source."""
         path = self.root / "records" / f"{source}.parquet"
-        table = records.with_columns(pl.lit(source).alias("source")).select(RECORDS_SCHEMA.names).to_arrow()
+        missing = [pl.lit(None, pl.String).alias(c) for c in ("split", "report_kind") if c not in records.columns]
+        table = (
+            records.with_columns(*missing, source=pl.lit(source))
+            .select(RECORDS_SCHEMA.names)
+            .to_arrow()
+        )
         with atomic_write(path) as handle:
             pq.write_table(table.cast(RECORDS_SCHEMA), handle, compression="zstd")
+        return path
+
+    def write_rejected(self, source: str, rejected: pl.DataFrame) -> Path:
+        """Input rows that could not become a record (row, record_id, reason, detail), per source."""
+        path = self.root / "rejected" / f"{source}.parquet"
+        table = rejected.with_columns(source=pl.lit(source)).select(REJECTED_SCHEMA.names).to_arrow()
+        with atomic_write(path) as handle:
+            pq.write_table(table.cast(REJECTED_SCHEMA), handle, compression="zstd")
         return path
 
     def remove_stale_staging(self) -> int:
@@ -274,13 +301,16 @@ def _rows(
                 "notes": list(outcome.notes),
                 "attempts": outcome.attempts,
                 "raw_output": outcome.raw_output,
+                "unmatched": list(outcome.unmatched),
                 "knowledge_json": knowledge.model_dump_json(),
                 "schema_version": provenance.schema_version,
                 "vocabulary_version": provenance.vocabulary_version,
                 "extracted_at": now,
             }
         )
-        for position, (mention, flag) in enumerate(zip(knowledge.mentions, outcome.flags, strict=True)):
+        for position, (mention, flag, decider) in enumerate(
+            zip(knowledge.mentions, outcome.flags, outcome.decided_by, strict=True)
+        ):
             entity = vocabulary.entity(mention.entity_id)
             tables["mentions"].append(
                 common
@@ -295,6 +325,7 @@ def _rows(
                     "evidence": mention.evidence,
                     "evidence_found": flag is None,
                     "flag": None if flag is None else flag.value,
+                    "decided_by": decider,
                     "extracted_at": now,
                 }
             )

@@ -68,33 +68,64 @@ def prepare_report(raw: str | bytes | None) -> PreparedReport:
 
 @dataclass(frozen=True, slots=True)
 class FoldedText:
-    """``folded[i]`` comes from ``original[origin[i]]``."""
+    """``folded[i]`` comes from ``original[starts[i]:ends[i]]``; ``breaks`` are the
+    folded positions of whitespace runs long enough to separate statements (a hint)."""
 
     original: str
     folded: str
-    origin: tuple[int, ...] = field(repr=False)
+    starts: tuple[int, ...] = field(repr=False)
+    ends: tuple[int, ...] = field(repr=False)
+    breaks: frozenset[int] = field(default=frozenset(), repr=False)
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """The original character span of the folded span ``[start, end)``."""
-        return self.origin[start], self.origin[end - 1] + 1
+        return self.starts[start], self.ends[end - 1]
+
+
+# German writes an umlaut as a digraph where the keyboard has none ("veraenderungen",
+# "leitungsstoerung", "ueberdrehter"); folding both spellings to one letter lets a
+# term match either. Inside a word only, where German puts them ("due", "true" keep
+# theirs); English words with such digraphs fold the same way on both sides of a
+# match, so nothing is lost.
+_DIGRAPH_HEADS = frozenset("aou")
+# A run of this many spaces (or a line break) often separates statements in machine-written
+# reports ("qrs(t) abnorm    inferiorer infarkt"), but fixed-width line wrapping leaves the
+# same gaps inside phrases ("old inferior    myocardial infarction"): a hint, not a boundary.
+STATEMENT_GAP = 3
 
 
 def fold(text: str) -> FoldedText:
     chars: list[str] = []
-    origin: list[int] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    breaks: set[int] = set()
+    gap_start: int | None = None
     for index, char in enumerate(text):
         if char.isspace():
-            if chars and chars[-1] != " ":
-                chars.append(" ")
-                origin.append(index)
+            if gap_start is None:
+                gap_start = index
             continue
+        if gap_start is not None:
+            if chars:
+                gap = text[gap_start:index]
+                if len(gap) >= STATEMENT_GAP or "\n" in gap:
+                    breaks.add(len(chars))
+                chars.append(" ")
+                starts.append(gap_start)
+                ends.append(index)
+            gap_start = None
         for folded_char in _fold_char(char):
+            if folded_char == "e" and chars and chars[-1] in _DIGRAPH_HEADS and ends[-1] == index and _letter_at(text, index + 1):
+                ends[-1] = index + 1  # "ae" -> "a": the digraph's letters share one folded character
+                continue
             chars.append(folded_char)
-            origin.append(index)
-    while chars and chars[-1] == " ":
-        chars.pop()
-        origin.pop()
-    return FoldedText(text, "".join(chars), tuple(origin))
+            starts.append(index)
+            ends.append(index + 1)
+    return FoldedText(text, "".join(chars), tuple(starts), tuple(ends), frozenset(breaks))
+
+
+def _letter_at(text: str, index: int) -> bool:
+    return index < len(text) and text[index].isalpha()
 
 
 def fold_term(term: str) -> str:

@@ -16,7 +16,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from kmerl.extraction.text import fold_term
+from kmerl.extraction.terms import term_keys
 from kmerl.hashing import stable_hash
 
 DEFAULT_VOCABULARY = Path(__file__).resolve().parent / "data" / "vocabulary.json"
@@ -64,6 +64,9 @@ class Vocabulary(BaseModel):
     description: str
     sources: dict[str, str]
     heart_axis_terms: dict[HeartAxis, tuple[str, ...]]
+    non_findings: tuple[str, ...] = Field(
+        (), description="Phrases that name no finding (report status lines, device notes): never a vocabulary gap."
+    )
     entities: tuple[Entity, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -89,10 +92,11 @@ class Vocabulary(BaseModel):
         owners: dict[str, set[str]] = {}
         for entity in self.entities:
             for term in entity.terms:
-                owners.setdefault(fold_term(term), set()).add(entity.entity_id)
+                for key in term_keys(term):
+                    owners.setdefault(key, set()).add(entity.entity_id)
         if ambiguous := {term: sorted(o) for term, o in owners.items() if len(o) > 1}:
             raise ValueError(f"terms shared by several entities (the lexicon could not decide): {ambiguous}")
-        axis_owner = [fold_term(t) for terms in self.heart_axis_terms.values() for t in terms]
+        axis_owner = [term_keys(t)[0] for terms in self.heart_axis_terms.values() for t in terms]
         _no_repeats(axis_owner, "heart axis terms")
         return self
 
