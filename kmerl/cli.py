@@ -5,6 +5,7 @@
     kmerl ingest  [--source NAME]...     WFDB sources -> the signal store
     kmerl extract [--corpus NAME]...     report corpora -> the knowledge store, scored
     kmerl quality [--corpus NAME]...     the quality tables and vocabulary gaps, no extraction
+    kmerl audit   [-c SQL]               a SQL shell on the knowledge store that cannot change it
 
 Settings come from the configuration (``KMERL_CONFIG``, ``KMERL_*`` variables);
 ``--backend lexicon`` runs the rules alone.
@@ -17,9 +18,18 @@ import logging
 import sys
 from pathlib import Path
 
+import duckdb
+
 from kmerl.config import KmerlConfig
 from kmerl.corpora import CorpusError, PtbXlReports, ReportTable
-from kmerl.extraction import KnowledgeStore, describe_extractor, load_vocabulary, open_extractor, quality_markdown
+from kmerl.extraction import (
+    KnowledgeStore,
+    describe_extractor,
+    load_vocabulary,
+    open_audit,
+    open_extractor,
+    quality_markdown,
+)
 from kmerl.extraction.assessment import Assessment, assess, differences_markdown
 from kmerl.extraction.corpus import extract_corpus
 from kmerl.extraction.gaps import gaps_markdown
@@ -46,12 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--name", default="adhoc", help="corpus name for --file")
         command.add_argument("--backend", choices=["lexicon", "vllm", "server"], help="override the configured backend")
         command.add_argument("--gaps", type=int, default=25, help="vocabulary-gap rows to print")
+    audit = commands.add_parser("audit", help="SQL on every knowledge version (read-only; see kmerl.extraction.audit)")
+    audit.add_argument("-c", "--command", dest="sql", help="run these statements and exit (default: a shell)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     config = KmerlConfig()
     if args.command == "ingest":
         return _ingest(config, args.source)
+    if args.command == "audit":
+        return _audit(config, args.sql)
     if args.backend:
         config = config.model_copy(update={"extraction": config.extraction.model_copy(update={"backend": args.backend})})
     try:
@@ -81,6 +95,43 @@ def _ingest(config: KmerlConfig, names: list[str] | None) -> int:
             f"{manifest.quarantined} quarantined{f' ({reasons})' if reasons else ''}; version {manifest.version}"
         )
     return 0
+
+
+def _audit(config: KmerlConfig, sql: str | None) -> int:
+    with open_audit(KnowledgeStore(config.knowledge_store)) as connection:
+        if sql is not None:
+            return _run_statements(connection, sql)
+        views = [row[0] for row in connection.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND NOT starts_with(view_name, '_') ORDER BY 1"
+        ).fetchall()]  # fmt: skip
+        print(f"kmerl audit: {config.knowledge_store} (read-only). Views: {', '.join(views)}. End statements with ;")
+        pending: list[str] = []
+        while True:
+            try:
+                line = input("audit> " if not pending else "  ...> ")
+            except EOFError:
+                print()
+                return _run_statements(connection, "\n".join(pending)) if pending else 0
+            pending.append(line)
+            if line.rstrip().endswith(";"):
+                _run_statements(connection, "\n".join(pending))
+                pending = []
+
+
+def _run_statements(connection: duckdb.DuckDBPyConnection, sql: str) -> int:
+    """Each statement's result as a table; an error is printed, not raised (a shell goes on)."""
+    status = 0
+    for statement in (part.strip() for part in sql.split(";")):
+        if not statement:
+            continue
+        try:
+            relation = connection.sql(statement)
+            if relation is not None:
+                relation.show(max_width=200, max_rows=50)
+        except duckdb.Error as error:
+            print(f"error: {error}", file=sys.stderr)
+            status = 1
+    return status
 
 
 def _corpora(config: KmerlConfig, args: argparse.Namespace) -> list[PtbXlReports | ReportTable]:

@@ -21,7 +21,7 @@ from kmerl.extraction import (
     KnowledgeStore,
     LexiconExtractor,
     LlmExtractor,
-    build_audit_database,
+    open_audit,
     paired_difference,
     score_extraction,
     extract_reports,
@@ -283,17 +283,18 @@ def test_quality_breaks_down_by_language_and_report_kind_and_pairs_two_extractor
     assert "| half, validation: records, micro F1 [95% CI] |" in markdown
 
 
-def test_audit_database_views_and_the_version_diff(tmp_path: Path, ptbxl_root: Path) -> None:
+def test_audit_views_the_version_diff_and_agreement_only_on_records_a_version_covered(
+    tmp_path: Path, ptbxl_root: Path
+) -> None:
     records = ptbxl_records(ptbxl_root)
     store = KnowledgeStore(tmp_path / "store")
     full = extract_reports(records["report"].to_list(), LexiconExtractor(VOCABULARY, 12), store, VOCABULARY)
-    capped = extract_reports(records["report"].to_list(), LexiconExtractor(VOCABULARY, 1), store, VOCABULARY)
+    capped = extract_reports(records["report"][:100].to_list(), LexiconExtractor(VOCABULARY, 1), store, VOCABULARY)
     store.write_records("ptbxl", records.select("record_id", "report_key", "labels"))
-    path = build_audit_database(store, tmp_path / "audit.duckdb")
-    with duckdb.connect(str(path), read_only=True) as db:
+    with open_audit(store) as db:
         views = {row[0] for row in db.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
         assert {"reports", "mentions", "quarantine", "report_knowledge", "record_knowledge", "label_agreement",
-                "agreement_summary", "knowledge_versions", "entities"} <= views  # fmt: skip
+                "agreement_summary", "knowledge_versions", "entities", "llm_decisions", "vocabulary_gaps"} <= views  # fmt: skip
         assert db.execute("SELECT count(*) FROM knowledge_versions").fetchall() == [(2,)]
         assert db.execute(
             f"SELECT count(*) FROM reports WHERE knowledge_version = '{full.knowledge_version}'"
@@ -306,13 +307,40 @@ def test_audit_database_views_and_the_version_diff(tmp_path: Path, ptbxl_root: P
             "AND report_text = 'sinusrhythmus normales ekg'"
         ).fetchall()
         assert sinus == [(["sinus_rhythm", "normal_ecg"],)]
-        ((precision, recall),) = db.execute(
-            f"SELECT precision, recall FROM agreement_summary WHERE knowledge_version = '{full.knowledge_version}'"
-        ).fetchall()
-        assert 0.5 < precision < 1 and 0.5 < recall < 1
+        summary = {row[0]: row[1:] for row in db.execute(
+            "SELECT knowledge_version, records, precision, recall FROM agreement_summary"
+        ).fetchall()}  # fmt: skip
+        records_full, precision, recall = summary[full.knowledge_version]
+        assert records_full == 500 and 0.5 < precision < 1 and 0.5 < recall < 1
+        covered = records.filter(pl.col("report_key").is_in(capped.report_keys)).height
+        assert summary[capped.knowledge_version][0] == covered < 500  # charged only for what it extracted
+        # the same micro figures as the quality report
+        quality = score_extraction("x", full.knowledge_version, records, store.entities(full.knowledge_version), VOCABULARY)
+        assert (precision, recall) == pytest.approx((quality.summary["micro_precision"], quality.summary["micro_recall"]))
         diff = db.sql(f"SELECT * FROM diff_versions('{full.knowledge_version}', '{capped.knowledge_version}')").pl()
         assert set(diff["change"]) == {"lost"}  # keeping one mention per report only loses entities
-        lost = store.entities(full.knowledge_version).height - store.entities(capped.knowledge_version).height
-        assert diff.height == lost > 0
+        assert diff.height > 0
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "COPY (SELECT * REPLACE ('present' AS status) FROM mentions) TO '{part}'",
+        "COPY (SELECT 1) TO '{tmp}/elsewhere.csv'",
+        "ATTACH '{tmp}/other.duckdb' AS other",
+        "SET enable_external_access = true",
+        "SELECT * FROM read_parquet('{part}')",
+        "EXPORT DATABASE '{tmp}/export'",
+        "INSTALL httpfs",
+    ],
+)
+def test_the_audit_connection_cannot_write_or_reach_any_file(tmp_path: Path, statement: str) -> None:
+    store = KnowledgeStore(tmp_path / "store")
+    run = extract_reports(["sinusrhythmus normales ekg"], LexiconExtractor(VOCABULARY, 12), store, VOCABULARY)
+    (part,) = store.table_files("mentions", run.knowledge_version)
+    before = part.read_bytes()
+    with open_audit(store) as db:
         with pytest.raises(duckdb.Error):
-            db.execute("CREATE TABLE x (a INT)")  # auditors cannot change it
+            db.execute(statement.format(part=part, tmp=tmp_path))
+        assert db.execute("SELECT count(*) FROM mentions WHERE status = 'present'").fetchall() == [(2,)]
+    assert part.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["store"]

@@ -13,7 +13,7 @@ Library entry points (usable without Dagster)::
     entities = store.entities(run.knowledge_version)   # report_key, entity_id, status
 """
 
-from kmerl.extraction.audit import build_audit_database
+from kmerl.extraction.audit import build_audit_database, open_audit
 from kmerl.extraction.config import EMBEDDED_MODEL, EngineConfig, ExtractionConfig, SamplingConfig, ServerConfig
 from kmerl.extraction.extractor import (
     ExtractedReport,
@@ -60,6 +60,7 @@ __all__ = [
     "Vocabulary",
     "VocabularyError",
     "build_audit_database",
+    "open_audit",
     "describe_extractor",
     "score_extraction",
     "paired_difference",

@@ -35,19 +35,22 @@ def unmatched_statements(reading: Reading) -> tuple[str, ...]:
     return tuple(dict.fromkeys(gap_key(fragment.text) for fragment in reading.unmatched))
 
 
-def _sql_list(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+ASSERTED_SQL = "(" + ", ".join(f"'{status}'" for status in ASSERTED) + ")"  # the statuses, as an SQL list
 
+
+# Each entity with every entity it credits: itself and its broader ones (the recursive
+# part names the relation ``credits``), as the quality report widens labels and extractions.
+CREDITS_SQL = """
+        SELECT entity_id, entity_id AS credited FROM vocabulary
+        UNION
+        SELECT c.entity_id, v.broader FROM credits c JOIN vocabulary v ON v.entity_id = c.credited
+        WHERE v.broader IS NOT NULL"""
 
 # Needs relations ``reports`` (knowledge_version, report_key, unmatched), ``records``
 # (record_id, report_key, labels, split), ``entities`` (knowledge_version, report_key,
 # entity_id, status) and ``vocabulary`` (entity_id, broader, scp_codes, snomed_codes).
 GAPS_SQL = f"""
-WITH RECURSIVE credits(entity_id, credited) AS (
-        SELECT entity_id, entity_id FROM vocabulary
-        UNION
-        SELECT c.entity_id, v.broader FROM credits c JOIN vocabulary v ON v.entity_id = c.credited
-        WHERE v.broader IS NOT NULL),
+WITH RECURSIVE credits(entity_id, credited) AS ({CREDITS_SQL}),
     codes AS (
         SELECT entity_id, 'scp' AS system, unnest(scp_codes) AS code FROM vocabulary
         UNION ALL SELECT entity_id, 'snomed', unnest(snomed_codes) FROM vocabulary),
@@ -62,7 +65,7 @@ WITH RECURSIVE credits(entity_id, credited) AS (
     credited AS (
         SELECT DISTINCT e.knowledge_version, rec.record_id, c.credited AS entity_id
         FROM entities e JOIN records rec USING (report_key) JOIN credits c USING (entity_id)
-        WHERE e.status IN {_sql_list(ASSERTED)}),
+        WHERE e.status IN {ASSERTED_SQL}),
     per_label AS (
         SELECT s.knowledge_version, s.split, s.statement, l.code,
                count(DISTINCT s.record_id) AS records,

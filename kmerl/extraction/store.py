@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 from kmerl.atomic import atomic_directory, atomic_write, remove_stale_directories, write_text_atomic
 from kmerl.extraction.extractor import Provenance, QuarantinedReport, ReportOutcome
 from kmerl.extraction.schema import ReportKnowledge
-from kmerl.extraction.vocabulary import Vocabulary
+from kmerl.extraction.vocabulary import VOCABULARY_FRAME_SCHEMA, Vocabulary
 from kmerl.hashing import stable_hash
 from kmerl.storage import read_parquet, store_path
 from kmerl.store.schema import LABEL_TYPE
@@ -113,6 +113,7 @@ REJECTED_SCHEMA = pa.schema(
     ]
 )
 TABLES = {"reports": REPORTS_SCHEMA, "mentions": MENTIONS_SCHEMA, "quarantine": QUARANTINE_SCHEMA}
+VOCABULARY_SCHEMA = pl.DataFrame(schema=VOCABULARY_FRAME_SCHEMA | {"vocabulary_version": pl.String}).to_arrow().schema
 # Every part has a reports table (empty when all its reports were quarantined),
 # written last: a part is complete once it is there.
 _PART_COMPLETE = "reports.parquet"
@@ -140,6 +141,10 @@ class KnowledgeStore:
         if table == "provenance":
             return str(self.root / "versions" / "*" / "provenance.json")
         return str(self.root / "versions" / "*" / "parts" / "*" / f"{table}.parquet")
+
+    def files(self, table: str) -> list[Path]:
+        """The Parquet files of a table kept beside the versions: ``records``, ``rejected``, ``vocabulary``."""
+        return sorted((self.root / table).glob("*.parquet"))
 
     # -- writing -------------------------------------------------------------------------------
     def register(self, provenance: Provenance, vocabulary: Vocabulary) -> None:

@@ -160,10 +160,10 @@ class Vocabulary(BaseModel):
             }
             for e in self.entities
         ]
-        return pl.DataFrame(rows, schema=_FRAME_SCHEMA)
+        return pl.DataFrame(rows, schema=VOCABULARY_FRAME_SCHEMA)
 
 
-_FRAME_SCHEMA = {
+VOCABULARY_FRAME_SCHEMA = {
     "entity_id": pl.String,
     "name": pl.String,
     "category": pl.String,
