@@ -179,12 +179,12 @@ class PhraseIndex(Generic[V]):
 
 def _matches(span: Sequence[Token], stems: tuple[str, ...], words: tuple[str, ...]) -> bool:
     """Every word agrees, and the span stays in one statement, except across the dot of
-    an abbreviation it expands (``intraventr. leitungsstörung``)."""
+    an abbreviation (``intraventr. leitungsstörung``, ``amplitudkrit. för``)."""
     for position, (token, term_stem, term_word) in enumerate(zip(span, stems, words, strict=True)):
         expanded = token.abbreviated and len(term_word) > len(token.word) and term_word.startswith(token.word)
         if token.stem != term_stem and not expanded:
             return False
         following = span[position + 1] if position + 1 < len(span) else None
-        if following is not None and following.statement != token.statement and not expanded:
+        if following is not None and following.statement != token.statement and not token.abbreviated:
             return False
     return True
