@@ -6,7 +6,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.kmerl/dagster
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test ui bench chromium
+.PHONY: run test test-fast lint ui bench chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,16 @@ run: $(VENV)/.installed
 ## The test suite (the UI test drives Debian's Chromium, installed here if missing).
 test: $(VENV)/.installed chromium
 	$(BIN)/python -m pytest
+
+## The tests that need neither the vLLM engine nor a browser, and train nothing for long (a few minutes).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not engine and not browser and not slow"
+
+## Lint, format check and type check.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \

@@ -100,7 +100,7 @@ def test_rebuild_reuses_chunks_and_a_change_rewrites_only_its_chunk(
     changed = record_entities.filter(pl.col("record_id") != "cinc2021/E00001")
     second = build_feature_store(signal_store, changed, vocabulary, root, TEXT_ENCODER)
     assert second.version != first.version
-    assert len(set(c.key for c in second.chunks) - set(c.key for c in first.chunks)) == 1
+    assert len({c.key for c in second.chunks} - {c.key for c in first.chunks}) == 1
     # the earlier version stays readable, CURRENT points at the new one
     assert load_manifest(FeatureLayout(root), first.version) == first
     assert FeatureStore.open(root).version == second.version

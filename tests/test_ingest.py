@@ -171,7 +171,8 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Path)
         from kmerl.sources import WfdbFolderSource
         if __name__ == "__main__":
             config = IngestConfig(workers=2, records_per_shard=5, preprocess=PreprocessConfig(target_fs=250))
-            ingest_source(WfdbFolderSource(name="px", root=Path({str(ptbxl_root / "records500")!r})), Path({str(store)!r}), config)
+            source = WfdbFolderSource(name="px", root=Path({str(ptbxl_root / "records500")!r}))
+            ingest_source(source, Path({str(store)!r}), config)
         """
     )
     (tmp_path / "run.py").write_text(script)

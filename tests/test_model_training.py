@@ -1,3 +1,4 @@
+import itertools
 import json
 import os
 import subprocess
@@ -19,7 +20,7 @@ class _Killed(Exception):
     pass
 
 
-def _kill_at(step: int):  # noqa: ANN202
+def _kill_at(step: int):
     def on_metrics(metrics: dict[str, object]) -> None:
         if metrics["event"] == "step" and metrics["step"] == step:
             raise _Killed
@@ -86,7 +87,7 @@ def test_gradient_accumulation_and_bf16_autocast(feature_store_root: Path, tmp_p
 def test_warmup_then_cosine_schedule() -> None:
     factors = [warmup_cosine(step, total=100, warmup=10, floor=0.1) for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
     assert factors[-1] == pytest.approx(0.1, abs=1e-3)
 
 
@@ -117,7 +118,7 @@ def test_the_command_reports_through_dagster_pipes(feature_store_root: Path, tmp
     messages: list[object] = []
 
     @asset
-    def encoder(context: AssetExecutionContext, pipes: PipesSubprocessClient):  # noqa: ANN202
+    def encoder(context: AssetExecutionContext, pipes: PipesSubprocessClient):
         command = [
             sys.executable, "-m", "kmerl.model.train", "--features", str(feature_store_root),
             "--out", str(tmp_path / "run"), "--config", str(tmp_path / "config.json"), "--pipes",

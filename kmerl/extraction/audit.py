@@ -51,14 +51,17 @@ _RECORD_VIEWS = {
     "label_agreement": f"""
         WITH scored AS (SELECT DISTINCT entity_id FROM vocabulary WHERE len(scp_codes) + len(snomed_codes) > 0),
              truth AS (SELECT v.knowledge_version, l.record_id, l.entity_id
-                       FROM (SELECT DISTINCT knowledge_version FROM reports) v, (SELECT DISTINCT record_id, entity_id FROM label_entities) l),
+                       FROM (SELECT DISTINCT knowledge_version FROM reports) v,
+                            (SELECT DISTINCT record_id, entity_id FROM label_entities) l),
              extracted AS (SELECT DISTINCT e.knowledge_version, rec.record_id, e.entity_id
                            FROM records rec JOIN entities e USING (report_key)
                            WHERE e.status IN {_ASSERTED}
                              AND rec.record_id IN (SELECT record_id FROM label_entities)
                              AND e.entity_id IN (SELECT entity_id FROM scored))
         SELECT knowledge_version, record_id, entity_id,
-               CASE WHEN x.entity_id IS NULL THEN 'missed' WHEN t.entity_id IS NULL THEN 'extra' ELSE 'agree' END AS agreement
+               CASE WHEN x.entity_id IS NULL THEN 'missed'
+                    WHEN t.entity_id IS NULL THEN 'extra'
+                    ELSE 'agree' END AS agreement
         FROM truth t FULL OUTER JOIN extracted x USING (knowledge_version, record_id, entity_id)""",
     "agreement_summary": """
         SELECT knowledge_version,
@@ -78,7 +81,9 @@ _DIFF_MACRO = """
          both_done AS (SELECT report_key FROM reports WHERE knowledge_version = version_a
                        INTERSECT SELECT report_key FROM reports WHERE knowledge_version = version_b)
     SELECT report_key, entity_id, a.status AS status_a, b.status AS status_b,
-           CASE WHEN a.status IS NULL THEN 'gained' WHEN b.status IS NULL THEN 'lost' ELSE 'status_changed' END AS change
+           CASE WHEN a.status IS NULL THEN 'gained'
+                WHEN b.status IS NULL THEN 'lost'
+                ELSE 'status_changed' END AS change
     FROM a FULL OUTER JOIN b USING (report_key, entity_id)
     WHERE report_key IN (SELECT report_key FROM both_done) AND a.status IS DISTINCT FROM b.status
     ORDER BY report_key, entity_id"""
@@ -112,7 +117,7 @@ def _create_views(connection: duckdb.DuckDBPyConnection, store: KnowledgeStore) 
         for name in ("reports", "mentions", "quarantine", "records", "vocabulary", "provenance")
         if glob.glob(store.glob(name))
     }
-    reader = {name: "read_parquet" for name in present} | {"provenance": "read_json_auto"}
+    reader = dict.fromkeys(present, "read_parquet") | {"provenance": "read_json_auto"}
     for name in sorted(present):
         view = "knowledge_versions" if name == "provenance" else name
         connection.execute(

@@ -187,8 +187,14 @@ def _write_chunk(
         table = _rows_table(schema, rows[selected], reports.to_numpy()[selected], has_report[selected],
                             embeddings[selected], entities[selected], signals[selected])  # type: ignore[index]  # fmt: skip
         with atomic_write(layout.rows_file(split, key)) as handle:
-            pq.write_table(table, handle, compression="zstd", row_group_size=config.row_group_rows,
-                           use_byte_stream_split=["signal", "report_embedding"], write_statistics=["record_id", "source"])  # fmt: skip
+            pq.write_table(
+                table,
+                handle,
+                compression="zstd",
+                row_group_size=config.row_group_rows,
+                use_byte_stream_split=["signal", "report_embedding"],
+                write_statistics=["record_id", "source"],
+            )
         written[split] = len(selected)
     _write_quarantine(layout.quarantine_file(key), quarantine)
     entry = ChunkEntry(

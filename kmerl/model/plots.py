@@ -70,8 +70,8 @@ def partial_lead_chart(results: pl.DataFrame, task: str, method: str) -> bytes:
         axis.bar(x, value, width, label=model, yerr=np.nan_to_num([value - low, high - value]), capsize=2)
     axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     n_test = int(rows["n_test"].max()) if rows.height else 0
-    axis.set(xticks=np.arange(len(subsets)), xticklabels=subsets, ylim=(0, 1), ylabel="macro AUROC",
-             title=f"{task}, {method}, by lead subset\nn test = {n_test}: a small test set, intervals are wide")  # fmt: skip
+    title = f"{task}, {method}, by lead subset\nn test = {n_test}: a small test set, intervals are wide"
+    axis.set(xticks=np.arange(len(subsets)), xticklabels=subsets, ylim=(0, 1), ylabel="macro AUROC", title=title)
     axis.legend(fontsize=7)
     figure.tight_layout()
     return to_png(figure)

@@ -253,7 +253,8 @@ class _Trainer:
                 now = time.perf_counter()
                 self._report({
                     "event": "step", "epoch": epoch + 1, "step": self.step, "total_steps": self.total_steps,
-                    "loss": float(total), "contrastive": float(losses.contrastive), "knowledge": float(losses.knowledge),
+                    "loss": float(total), "contrastive": float(losses.contrastive),
+                    "knowledge": float(losses.knowledge),
                     "lr": self.scheduler.get_last_lr()[0], "temperature": self.model.temperature,
                     "samples_per_s": window_samples * self.context.world_size / (now - window_start),
                     "eta_s": self._eta(now),
