@@ -11,7 +11,7 @@ from kmerl.config import KmerlConfig
 from kmerl.hashing import stable_hash
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.experiments import VARIANTS, compare
-from kmerl.model.text import MiniLmEncoder
+from kmerl.text_encoder import MiniLmEncoder
 from pipeline.executors import GPU_POOL
 from pipeline.metadata import png_markdown
 from pipeline.partitions import PIPELINE_GROUP

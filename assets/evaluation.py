@@ -23,7 +23,7 @@ from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, Evaluation, evaluate
 from kmerl.model.evaluation.table import results_markdown
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.plots import partial_lead_chart, roc_curves
-from kmerl.model.text import MiniLmEncoder
+from kmerl.text_encoder import MiniLmEncoder
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from pipeline.metadata import png_markdown
 from pipeline.partitions import PIPELINE_GROUP

@@ -31,8 +31,8 @@ from kmerl.extraction import (
     quality_markdown,
 )
 from kmerl.hashing import bytes_hash
+from kmerl.signals import SignalStore
 from kmerl.storage import is_local
-from kmerl.store import SignalStore
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from pipeline.executors import LLM_POOL
 from pipeline.metadata import counts_markdown

@@ -19,8 +19,8 @@ from assets.ingest import ECG_SIGNALS
 from kmerl.config import KmerlConfig
 from kmerl.extraction import KnowledgeStore, describe_extractor, load_vocabulary
 from kmerl.features import FeatureManifest, FeatureStore, build_feature_store
-from kmerl.model.text import MiniLmEncoder
-from kmerl.store import SignalStore
+from kmerl.signals import SignalStore
+from kmerl.text_encoder import MiniLmEncoder
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from pipeline.metadata import counts_markdown
 from pipeline.partitions import PIPELINE_GROUP

@@ -26,9 +26,9 @@ from dagster import (
 from kmerl.config import KmerlConfig
 from kmerl.ingest import ingest_source
 from kmerl.plots import ecg_figure, to_png
+from kmerl.signals import SignalManifest, SignalStore, SourceLayout
+from kmerl.signals.schema import signal_schema
 from kmerl.sources.fingerprint import fingerprint_archive
-from kmerl.store import SignalStore, SourceLayout, StoreManifest
-from kmerl.store.schema import signal_schema
 from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from pipeline.metadata import DATA_VERSION_TAG, counts_markdown, png_markdown, table_schema
 from pipeline.partitions import PIPELINE_GROUP, source_partitions
@@ -134,7 +134,7 @@ def _expected_schema(config: KmerlConfig) -> pa.Schema:
     return signal_schema(preprocess.dtype, preprocess.target_samples, preprocess.target_fs)
 
 
-def _accounting_check(listed: int, manifest: StoreManifest) -> AssetCheckResult:
+def _accounting_check(listed: int, manifest: SignalManifest) -> AssetCheckResult:
     accounted = manifest.ingested + manifest.quarantined
     return AssetCheckResult(
         check_name="record_accounting",
@@ -143,7 +143,7 @@ def _accounting_check(listed: int, manifest: StoreManifest) -> AssetCheckResult:
     )
 
 
-def _schema_check(layout: SourceLayout, manifest: StoreManifest, config: KmerlConfig) -> AssetCheckResult:
+def _schema_check(layout: SourceLayout, manifest: SignalManifest, config: KmerlConfig) -> AssetCheckResult:
     expected = _expected_schema(config)
     mismatched = [s.key for s in manifest.shards if not pq.read_schema(layout.signal_file(s.key)).equals(expected)]
     return AssetCheckResult(
@@ -154,7 +154,7 @@ def _schema_check(layout: SourceLayout, manifest: StoreManifest, config: KmerlCo
     )
 
 
-def _sample_plot(storage: StorageResource, manifest: StoreManifest, fs: int) -> MetadataValue:
+def _sample_plot(storage: StorageResource, manifest: SignalManifest, fs: int) -> MetadataValue:
     store = SignalStore.open(
         storage.signal_store, sources=[manifest.source], versions={manifest.source: manifest.version}, access="parquet"
     )

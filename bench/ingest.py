@@ -22,8 +22,8 @@ import numpy as np
 import wfdb
 
 from kmerl.ingest import IngestConfig, ingest_source
+from kmerl.signals import SignalStore
 from kmerl.sources import WfdbFolderSource
-from kmerl.store import SignalStore
 
 SHARED_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ptbxl"
 

@@ -60,7 +60,7 @@ def test_main_job_ingests_every_sample_record(tmp_path: Path) -> None:
 def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl_root: Path) -> None:
     """SIGKILL a `dagster asset materialize` midway, run it again: a complete store,
     no duplicate records, finished shards reused, no partial file left or listed."""
-    from kmerl.store import SignalStore, SourceLayout
+    from kmerl.signals import SignalStore, SourceLayout
 
     (tmp_path / "kmerl.toml").write_text(
         f'home = "{tmp_path / "home"}"\n\n[[sources]]\nkind = "wfdb_folder"\nname = "px"\n'
@@ -92,7 +92,7 @@ def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl
     assert process.wait() == -signal.SIGKILL, "the materialization finished before it could be killed"
     wait_for_group_exit(process.pid)
     survivors = {p: p.stat().st_mtime_ns for p in layout.signals.glob("*.parquet")}
-    assert not layout.current_pointer.exists()
+    assert layout.versions.current() is None
 
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

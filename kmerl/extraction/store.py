@@ -33,8 +33,8 @@ from kmerl.extraction.extractor import Provenance, QuarantinedReport, ReportOutc
 from kmerl.extraction.schema import ReportKnowledge
 from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
+from kmerl.signals.schema import LABEL_TYPE
 from kmerl.storage import read_parquet, store_path
-from kmerl.store.schema import LABEL_TYPE
 
 log = logging.getLogger(__name__)
 

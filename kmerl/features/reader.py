@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from kmerl.features.layout import FeatureLayout
-from kmerl.features.manifest import FeatureManifest, load_manifest
+from kmerl.features.manifest import FeatureManifest
 from kmerl.features.schema import DENSE_COLUMNS
 from kmerl.npy_cache import dense, mapped
 from kmerl.storage import parquet_file, read_parquet
@@ -111,7 +111,7 @@ class FeatureStore:
     @classmethod
     def open(cls, root: Path, version: str | None = None) -> FeatureStore:
         layout = FeatureLayout(root)
-        return cls(layout, load_manifest(layout, version))
+        return cls(layout, layout.versions.load(version))
 
     @property
     def version(self) -> str:

@@ -31,13 +31,13 @@ import polars as pl
 from kmerl.atomic import atomic_write, write_text_atomic
 from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
-from kmerl.ingest.progress import ProgressCallback
 from kmerl.model.config import EvaluationConfig, TrainConfig
-from kmerl.model.evaluation import EvalTask, evaluate, read_evaluation, results_markdown
+from kmerl.model.evaluation import EvalTask, evaluate_encoder, read_evaluation, results_markdown
 from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, probe_method
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
-from kmerl.model.text import TextEncoder
 from kmerl.model.train import MetricsCallback, read_metrics, run_key, train
+from kmerl.progress import ProgressCallback
+from kmerl.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def compare(
             frames.append(read_evaluation(eval_dir).results)
         else:
             frames.append(
-                evaluate(
+                evaluate_encoder(
                     result.model_path, store, tasks, text_encoder, evaluation, name, eval_dir, on_progress=on_progress
                 ).results
             )
@@ -185,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     from kmerl.config import KmerlConfig
     from kmerl.features import build_feature_store, entities_from_labels, label_vocabulary
     from kmerl.model.evaluation import tasks_for_sources
-    from kmerl.model.text import MiniLmEncoder
+    from kmerl.signals import SignalStore
     from kmerl.sources import ChallengeSource, PtbXlSource
-    from kmerl.store import SignalStore
+    from kmerl.text_encoder import MiniLmEncoder
 
     config = KmerlConfig()
     started = time.perf_counter()
@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         ptbxl = next((s for s in config.sources if isinstance(s, PtbXlSource)), None)
         challenge = next((s for s in config.sources if isinstance(s, ChallengeSource)), None)
         vocabulary = label_vocabulary(
-            ptbxl.root / "scp_statements.csv" if ptbxl else None,
-            (challenge.dx_mapping_dir or challenge.root) if challenge else None,
+            ptbxl.scp_statements_file if ptbxl else None,
+            challenge.mapping_dir if challenge else None,
         )
         record_entities = entities_from_labels(store.metadata(["record_id", "labels"]).collect(), vocabulary)
     text_encoder = MiniLmEncoder()

@@ -14,10 +14,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from kmerl.npy_cache import dense, mapped
+from kmerl.signals.layout import SourceLayout
+from kmerl.signals.manifest import SignalManifest
+from kmerl.signals.schema import METADATA_COLUMNS, METADATA_FIELDS, SIGNAL_COLUMN
 from kmerl.storage import arrow_location, parquet_file, read_parquet
-from kmerl.store.layout import SourceLayout
-from kmerl.store.manifest import StoreManifest, load_manifest, store_sources
-from kmerl.store.schema import METADATA_COLUMNS, METADATA_FIELDS, SIGNAL_COLUMN
+from kmerl.versioned_store import published_stores
 
 Access = Literal["mmap", "parquet"]
 _INDEX_COLUMNS = ["record_id", "split", "lead_mask"]
@@ -53,7 +54,7 @@ class SignalStore:
 
     def __init__(
         self,
-        manifests: list[tuple[SourceLayout, StoreManifest]],
+        manifests: list[tuple[SourceLayout, SignalManifest]],
         access: Access = "mmap",
         cache_dir: Path | None = None,
         cached_row_groups: int = 8,
@@ -84,8 +85,8 @@ class SignalStore:
     ) -> SignalStore:
         """Open the current version of each source under ``root`` (or the given ones)."""
         versions = versions or {}
-        layouts = [SourceLayout(root, source) for source in (sources or store_sources(root))]
-        manifests = [(layout, load_manifest(layout, versions.get(layout.source))) for layout in layouts]
+        layouts = [SourceLayout(root, source) for source in (sources or published_stores(root))]
+        manifests = [(layout, layout.versions.load(versions.get(layout.source))) for layout in layouts]
         return cls(manifests, access=access, cache_dir=cache_dir)
 
     def __len__(self) -> int:
