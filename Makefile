@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME ?= $(CURDIR)/.kmerl/dagster
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
@@ -40,10 +39,10 @@ chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-## The Dagster UI and daemon on http://127.0.0.1:3000.
+## The Dagster UI and daemon on http://127.0.0.1:3000, over the instance the main run records in.
 ui: $(VENV)/.installed
-	mkdir -p $(DAGSTER_HOME)
-	env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml
+	export DAGSTER_HOME="$${DAGSTER_HOME:-$$($(BIN)/kmerl home dagster)}" && mkdir -p "$$DAGSTER_HOME" && \
+		env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml
 
 ## Benchmarks (figures in bench/README.md); the training one reads the feature store `run` builds.
 bench: run

@@ -12,14 +12,14 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from kmerl.extraction.config import ExtractionConfig
+from kmerl.home import HomeLayout
 from kmerl.ingest.config import IngestConfig
 from kmerl.model.config import ModelConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
-from kmerl.storage import is_local, store_path
 
 CONFIG_ENV = "KMERL_CONFIG"
 SAMPLE_DATA = Path("../shared/data")
@@ -105,22 +105,18 @@ class KmerlConfig(BaseSettings):
             raise ValueError(f"source names must be unique; repeated: {duplicated}")
         return [source.model_copy(update={"root": source.root.expanduser().resolve()}) for source in sources]
 
-    @property
-    def store_root(self) -> Path:
-        return store_path(self.store) if self.store else self.home / "store"
+    @model_validator(mode="after")
+    def _encoder_fits_the_records(self) -> KmerlConfig:
+        """The encoder's patches follow from the sampling rate and must tile the window
+        ingest writes: refused when the configuration loads, naming the settings."""
+        preprocess = self.ingest.preprocess
+        self.model.training.encoder.input_shape(preprocess.target_fs, preprocess.target_samples)
+        return self
 
     @property
-    def signal_store(self) -> Path:
-        return self.store_root / "ecg_signals"
-
-    @property
-    def feature_store(self) -> Path:
-        return self.store_root / "feature_store"
-
-    @property
-    def runs_dir(self) -> Path:
-        """Training runs: beside the stores when they are local, else under home."""
-        return self.store_root / "kmerl_encoder" if is_local(self.store_root) else self.home / "runs"
+    def layout(self) -> HomeLayout:
+        """Where every store, cache and log lives."""
+        return HomeLayout(self.home, self.store)
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

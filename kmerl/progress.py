@@ -14,6 +14,7 @@ class Progress:
     total: int | None
     elapsed_s: float
     unit: str = "records"
+    detail: str = ""  # what a count does not say, e.g. "epoch 3/16, loss 1.234"
 
     @property
     def rate(self) -> float:
@@ -29,7 +30,8 @@ class Progress:
         count = f"{self.done:,}" if self.total is None else f"{self.done:,}/{self.total:,}"
         share = f" ({self.done / self.total:.1%})" if self.total else ""
         eta = "" if self.eta_s is None else f", ETA {timedelta(seconds=round(self.eta_s))}"
-        return f"{count} {self.unit}{share}, {self.rate:,.1f} {self.unit}/s{eta}"
+        detail = f"; {self.detail}" if self.detail else ""
+        return f"{count} {self.unit}{share}, {self.rate:,.1f} {self.unit}/s{eta}{detail}"
 
 
 ProgressCallback = Callable[[Progress], None]

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from upath import UPath
 
 from kmerl.atomic import write_text_atomic
-from kmerl.storage import is_local, local_cache_dir, store_path
+from kmerl.storage import StorePath, is_local, local_cache_dir, store_path
 
 
 class Manifest(BaseModel):
@@ -40,7 +40,7 @@ ManifestT = TypeVar("ManifestT", bound=Manifest)
 class VersionedStore(Generic[ManifestT]):
     """The published versions of the store under ``root``."""
 
-    def __init__(self, root: UPath | Path | str, manifest_type: type[ManifestT]) -> None:
+    def __init__(self, root: StorePath | str, manifest_type: type[ManifestT]) -> None:
         self.root = store_path(root)
         self.manifest_type = manifest_type
 
@@ -56,9 +56,10 @@ class VersionedStore(Generic[ManifestT]):
         return self.root / "CURRENT"
 
     @property
-    def cache(self) -> UPath:
+    def cache(self) -> Path:
         """Memory-mapped copies must be local: beside the store, or in the user's cache."""
-        return self.root / "cache" if is_local(self.root) else UPath(local_cache_dir(self.root))
+        root = self.root
+        return Path(root, "cache") if is_local(root) else local_cache_dir(root)
 
     def manifest_file(self, version: str) -> UPath:
         return self.versions_dir / f"{version}.json"
@@ -92,6 +93,6 @@ class VersionedStore(Generic[ManifestT]):
         return sorted(manifests, key=lambda manifest: manifest.created_at)
 
 
-def published_stores(parent: UPath | Path) -> list[str]:
+def published_stores(parent: StorePath | str) -> list[str]:
     """Names of the folders under ``parent`` that hold a published store (one per source)."""
     return sorted(path.parent.name for path in store_path(parent).glob("*/CURRENT"))

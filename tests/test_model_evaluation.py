@@ -15,7 +15,8 @@ from kmerl.model.evaluation import challenge_task, evaluate_encoder, macro_auroc
 from kmerl.model.evaluation.metrics import auroc, auroc_rows
 from kmerl.model.evaluation.probe import label_subset, probe_scores
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
-from kmerl.model.train import read_metrics, train
+from kmerl.model.runs import read_metrics
+from kmerl.model.train import train
 from tests.model_fixtures import TEXT_ENCODER, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,8 @@ import torch
 
 from kmerl.features import FeatureStore
 from kmerl.model.checkpoint import epoch_checkpoints, load_model, load_state
-from kmerl.model.train import read_metrics, train, warmup_cosine
+from kmerl.model.runs import read_metrics
+from kmerl.model.train import train, warmup_cosine
 from tests.model_fixtures import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +72,15 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(
     assert [m["step"] for m in read_metrics(tmp_path) if m["event"] == "step"] == list(range(1, 16))
 
 
+def test_an_encoder_whose_patches_do_not_tile_the_records_is_refused_naming_the_settings(
+    feature_store_root: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(encoder={"width": 16, "depth": 1, "heads": 2, "embed_dim": 16, "patch_seconds": 0.03})
+    with pytest.raises(ValueError, match=r"1000 samples .* patches of 3 samples .*encoder.patch_seconds = 0.03"):
+        train(config, feature_store_root, tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
 def test_a_run_directory_refuses_another_configuration(uninterrupted: Path, feature_store_root: Path) -> None:
     with pytest.raises(ValueError, match="use a new directory"):
         train(tiny_config(epochs=3, seed=1), feature_store_root, uninterrupted)
@@ -102,12 +112,12 @@ def test_ddp_with_two_gloo_processes_reports_from_rank_zero_only(feature_store_r
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    printed = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    (result,) = [json.loads(line) for line in done.stdout.splitlines()]  # the result, printed by rank 0 only
+    metrics = read_metrics(tmp_path / "run")
     per_epoch = 95 // (8 * 2)  # each process takes its share of every epoch
-    assert [m["epoch"] for m in printed if m["event"] == "epoch"] == [1, 2]  # once, not once per rank
-    assert [m["step"] for m in printed if m["event"] == "step"] == list(range(1, 2 * per_epoch + 1))
-    assert printed[-1]["event"] == "done" and printed[-1]["steps"] == 2 * per_epoch
-    assert read_metrics(tmp_path / "run") == printed[:-1]
+    assert [m["epoch"] for m in metrics if m["event"] == "epoch"] == [1, 2]  # once, not once per rank
+    assert [m["step"] for m in metrics if m["event"] == "step"] == list(range(1, 2 * per_epoch + 1))
+    assert result["steps"] == 2 * per_epoch and result["model_path"] == str(tmp_path / "run" / "model.pt")
     load_model(tmp_path / "run" / "model.pt")
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 from dagster import DagsterInstance
 
 from kmerl.config import KmerlConfig
-from pipeline.definitions import INGEST_JOB, build_definitions, defs
+from pipeline.definitions import defs
+from pipeline.defs import build_definitions
+from pipeline.defs.jobs import INGEST_JOB
 from tests.processes import env_with_venv, wait_for_group_exit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -28,6 +27,7 @@ from kmerl.features.targets import RecordKnowledge, TargetEntities, prepare_know
 from kmerl.hashing import stable_hash
 from kmerl.progress import ProgressCallback, ProgressTracker
 from kmerl.signals import SignalStore
+from kmerl.storage import StorePath
 from kmerl.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def build_feature_store(
     signal_store: SignalStore,
     record_entities: pl.DataFrame,
     vocabulary: pl.DataFrame,
-    out_dir: Path,
+    out_dir: StorePath | str,
     text_encoder: TextEncoder,
     config: FeatureConfig | None = None,
     on_progress: ProgressCallback | None = None,
@@ -252,7 +252,7 @@ def _rows_table(
         "report": pa.array([text or None for text in reports.tolist()], pa.string()),
         "labels": rows.get_column("labels").to_arrow().cast(schema.field("labels").type),
         "has_report": pa.array(has_report, pa.bool_()),
-        "lead_mask": _fixed(np.stack(rows.get_column("lead_mask").to_numpy()).astype(bool), schema, "lead_mask"),
+        "lead_mask": _fixed(np.stack(list(rows.get_column("lead_mask").to_numpy())).astype(bool), schema, "lead_mask"),
         "report_embedding": _fixed(embeddings, schema, "report_embedding"),
         "entities": _fixed(entities, schema, "entities"),
     }
@@ -298,7 +298,7 @@ def _write_mention_quarantine(layout: FeatureLayout, knowledge: RecordKnowledge)
     return key
 
 
-def _write_quarantine(path: Path, rows: pl.DataFrame) -> None:
+def _write_quarantine(path: StorePath, rows: pl.DataFrame) -> None:
     table = pa.Table.from_pylist(rows.to_dicts(), schema=QUARANTINE_SCHEMA)
     with atomic_write(path) as handle:
         pq.write_table(table, handle, compression="zstd")

@@ -21,7 +21,7 @@ from pathlib import Path
 from upath import UPath
 
 from kmerl.features.manifest import FeatureManifest
-from kmerl.storage import store_path
+from kmerl.storage import StorePath, store_path
 from kmerl.versioned_store import VersionedStore
 
 
@@ -31,7 +31,7 @@ class FeatureLayout:
 
     root: UPath
 
-    def __init__(self, root: UPath | Path | str) -> None:
+    def __init__(self, root: StorePath | str) -> None:
         object.__setattr__(self, "root", store_path(root))
 
     @property
@@ -65,5 +65,5 @@ class FeatureLayout:
     def quarantine_file(self, key: str) -> UPath:
         return self.quarantine / f"{key}.parquet"
 
-    def cache_file(self, split: str, key: str, column: str) -> UPath:
+    def cache_file(self, split: str, key: str, column: str) -> Path:
         return self.versions.cache / f"{split}-{key}.{column}.npy"

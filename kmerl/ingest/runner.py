@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 from kmerl.atomic import remove_stale_temp_files
 from kmerl.ingest.config import IngestConfig
@@ -15,13 +14,14 @@ from kmerl.records import Reason, RecordRef, Rejection
 from kmerl.signals.layout import SourceLayout
 from kmerl.signals.manifest import ShardEntry, SignalManifest, new_manifest
 from kmerl.sources.base import SourceAdapter
+from kmerl.storage import StorePath
 
 log = logging.getLogger(__name__)
 
 
 def ingest_source(
     source: SourceAdapter,
-    store_root: Path,
+    store_root: StorePath | str,
     config: IngestConfig,
     on_progress: ProgressCallback | None = None,
     partition: str | None = None,
@@ -86,7 +86,10 @@ def _shard_tasks(
                 item.record_id, source.name, Reason.DUPLICATE_RECORD_ID, "listed more than once by the source"
             )
         previous_id = item.record_id
-        (rejections if isinstance(item, Rejection) else refs).append(item)
+        if isinstance(item, Rejection):
+            rejections.append(item)
+        else:
+            refs.append(item)
         if len(refs) + len(rejections) == config.records_per_shard:
             yield task(index)
             refs, rejections, index = [], [], index + 1

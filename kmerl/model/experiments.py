@@ -37,6 +37,7 @@ from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, probe_method
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
 from kmerl.model.train import MetricsCallback, read_metrics, run_key, train
 from kmerl.progress import ProgressCallback
+from kmerl.storage import StorePath
 from kmerl.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class Comparison:
 
 
 def compare(
-    feature_store_dir: Path,
+    feature_store_dir: StorePath | str,
     out_dir: Path,
     tasks: list[EvalTask],
     text_encoder: TextEncoder,
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "--record-entities", type=Path, help="Parquet: record_id, entity_id, status (default: source labels)"
     )
     parser.add_argument("--vocabulary", type=Path, help="Parquet: entity_id, name (with --record-entities)")
-    parser.add_argument("--out", type=Path, help="default: <home>/experiments")
+    parser.add_argument("--out", type=Path, help="default: <home>/experiments (its feature store included)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     config = KmerlConfig()
     started = time.perf_counter()
-    store = SignalStore.open(config.signal_store, access="parquet")
+    store = SignalStore.open(config.layout.signal_store, access="parquet")
     if args.record_entities is not None:
         if args.vocabulary is None:
             parser.error("--record-entities needs --vocabulary")
@@ -208,12 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         record_entities = entities_from_labels(store.metadata(["record_id", "labels"]).collect(), vocabulary)
     text_encoder = MiniLmEncoder()
-    features_dir = config.home / "features"
+    out_dir = args.out or config.layout.experiments
+    features_dir = out_dir / "feature_store"  # label-derived knowledge: not the pipeline's feature store
     build_feature_store(store, record_entities, vocabulary, features_dir, text_encoder, config.model.features,
                         on_progress=lambda p: log.info("features: %s", p))  # fmt: skip
     features_s = time.perf_counter() - started
     comparison = compare(
-        features_dir, args.out or config.home / "experiments", tasks_for_sources(config.sources), text_encoder,
+        features_dir, out_dir, tasks_for_sources(config.sources), text_encoder,
         config.model.training, config.model.evaluation, args.variants,
         on_metrics=lambda m: log.info("%s", json.dumps(m)) if m["event"] == "epoch" else None,
     )  # fmt: skip

@@ -19,7 +19,7 @@ from pathlib import Path
 from upath import UPath
 
 from kmerl.signals.manifest import SignalManifest
-from kmerl.storage import store_path
+from kmerl.storage import StorePath, store_path
 from kmerl.versioned_store import VersionedStore
 
 
@@ -30,7 +30,7 @@ class SourceLayout:
     root: UPath
     source: str
 
-    def __init__(self, root: UPath | Path | str, source: str) -> None:
+    def __init__(self, root: StorePath | str, source: str) -> None:
         object.__setattr__(self, "root", store_path(root))
         object.__setattr__(self, "source", source)
 
@@ -56,7 +56,7 @@ class SourceLayout:
     def quarantine_file(self, key: str) -> UPath:
         return self.quarantine / f"{key}.parquet"
 
-    def mmap_file(self, key: str) -> UPath:
+    def mmap_file(self, key: str) -> Path:
         return self.versions.cache / f"{key}.npy"
 
     def shard_complete(self, key: str) -> bool:

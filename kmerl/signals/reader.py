@@ -12,12 +12,13 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from upath import UPath
 
 from kmerl.npy_cache import dense, mapped
 from kmerl.signals.layout import SourceLayout
 from kmerl.signals.manifest import SignalManifest
 from kmerl.signals.schema import METADATA_COLUMNS, METADATA_FIELDS, SIGNAL_COLUMN
-from kmerl.storage import arrow_location, parquet_file, read_parquet
+from kmerl.storage import StorePath, arrow_location, parquet_file, read_parquet
 from kmerl.versioned_store import published_stores
 
 Access = Literal["mmap", "parquet"]
@@ -31,7 +32,7 @@ class _Shard:
     rows: int
 
     @property
-    def signal_file(self) -> Path:
+    def signal_file(self) -> UPath:
         return self.layout.signal_file(self.key)
 
 
@@ -77,7 +78,7 @@ class SignalStore:
     @classmethod
     def open(
         cls,
-        root: Path,
+        root: StorePath | str,
         sources: list[str] | None = None,
         versions: dict[str, str] | None = None,
         access: Access = "mmap",
@@ -152,8 +153,8 @@ class SignalStore:
                 )
             )
         if not frames:
-            schema = {"record_id": pl.String, "split": pl.String, "lead_mask": pl.Array(pl.Boolean, 12)}
-            return pl.DataFrame(schema=schema | {"shard": pl.Int32, "row": pl.Int32})
+            schema = {"record_id": pl.String(), "split": pl.String(), "lead_mask": pl.Array(pl.Boolean(), 12)}
+            return pl.DataFrame(schema=schema | {"shard": pl.Int32(), "row": pl.Int32()})
         return pl.concat(frames)
 
     def _locate(self, position: int) -> tuple[int, int]:

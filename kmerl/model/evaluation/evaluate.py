@@ -128,10 +128,10 @@ def read_evaluation(out_dir: Path) -> Evaluation:
 
 
 _RESULT_SCHEMA = {
-    "model": pl.String, "task": pl.String, "lead_subset": pl.String, "method": pl.String,
-    "macro_auroc": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
-    "n_fit": pl.Int64, "n_test": pl.Int64, "n_classes": pl.Int64,
-    "classes": pl.List(pl.String), "class_auroc": pl.List(pl.Float64),
+    "model": pl.String(), "task": pl.String(), "lead_subset": pl.String(), "method": pl.String(),
+    "macro_auroc": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
+    "n_fit": pl.Int64(), "n_test": pl.Int64(), "n_classes": pl.Int64(),
+    "classes": pl.List(pl.String()), "class_auroc": pl.List(pl.Float64()),
 }  # fmt: skip
 
 

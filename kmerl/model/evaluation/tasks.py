@@ -90,7 +90,7 @@ def challenge_task(dx_mapping_dir: Path, source: str = "cinc2021") -> EvalTask:
     )
 
 
-def evaluable_sources(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
+def evaluable_sources(sources: Sequence[SourceConfig]) -> list[PtbXlSource | ChallengeSource]:
     """The sources an evaluation task is defined for (PTB-XL and Challenge archives)."""
     return [source for source in sources if isinstance(source, PtbXlSource | ChallengeSource)]
 
