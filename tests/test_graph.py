@@ -17,6 +17,8 @@ from kmerl.sources import ChallengeSource, PtbXlSource
 from pipeline.defs import build_definitions
 from pipeline.defs.jobs import COMPARE_JOB, PER_SOURCE_JOB, TRAIN_JOB
 
+pytestmark = pytest.mark.slow  # trains the default encoder, then four variants
+
 
 def _metadata(result, node: str) -> dict[str, object]:  # type: ignore[no-untyped-def]
     (event,) = result.asset_materializations_for_node(node)

@@ -100,6 +100,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, feature_store_root: Path) 
     return out
 
 
+@pytest.mark.slow
 def test_evaluation_covers_every_task_subset_and_method(
     trained: Path, feature_store: FeatureStore, shared_data: Path, tmp_path: Path
 ) -> None:
@@ -153,6 +154,7 @@ def test_a_model_without_knowledge_has_no_query_scores(
     assert set(evaluation.results["model"]) == {"no_knowledge"}
 
 
+@pytest.mark.slow
 def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, shared_data: Path, tmp_path: Path) -> None:
     from kmerl.model.experiments import VARIANTS, compare
 

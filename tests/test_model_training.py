@@ -56,6 +56,7 @@ def test_training_writes_checkpoints_metrics_and_a_loadable_model(
     assert not model.training and model.entity_embeddings.shape[0] == feature_store.manifest.n_entities
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_uninterrupted_weights(
     uninterrupted: Path, feature_store_root: Path, tmp_path: Path
 ) -> None:
@@ -101,6 +102,7 @@ def test_warmup_then_cosine_schedule() -> None:
     assert factors[-1] == pytest.approx(0.1, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_ddp_with_two_gloo_processes_reports_from_rank_zero_only(feature_store_root: Path, tmp_path: Path) -> None:
     config = tiny_config(epochs=2, batch_size=8)
     (tmp_path / "config.json").write_text(config.model_dump_json())
@@ -121,6 +123,7 @@ def test_ddp_with_two_gloo_processes_reports_from_rank_zero_only(feature_store_r
     load_model(tmp_path / "run" / "model.pt")
 
 
+@pytest.mark.slow
 def test_the_command_reports_through_dagster_pipes(feature_store_root: Path, tmp_path: Path) -> None:
     from dagster import AssetExecutionContext, PipesSubprocessClient, asset, materialize
 

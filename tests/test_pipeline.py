@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance
 
 from kmerl.config import KmerlConfig
@@ -43,6 +44,7 @@ def test_ecg_signals_materializes_with_metadata_checks_and_a_stable_data_version
         assert versions[0] == versions[1] == metadata["store_version"].value
 
 
+@pytest.mark.slow
 def test_main_job_ingests_every_sample_record(tmp_path: Path) -> None:
     """The README's main command on the embedded defaults; the lexicon stands in for
     the LLM here only to keep the suite fast (the engine paths have their own tests)."""
@@ -59,6 +61,7 @@ def test_main_job_ingests_every_sample_record(tmp_path: Path) -> None:
     assert (tmp_path / "dagster").is_dir() and (tmp_path / "store" / "ecg_signals" / "ptbxl" / "CURRENT").exists()
 
 
+@pytest.mark.slow
 def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl_root: Path) -> None:
     """SIGKILL a `dagster asset materialize` midway, run it again: a complete store,
     no duplicate records, finished shards reused, no partial file left or listed."""
