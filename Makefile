@@ -2,11 +2,10 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export DAGSTER_HOME ?= $(CURDIR)/.kmerl/dagster
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test ui bench chromium
+.PHONY: run test test-fast lint ui bench chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +25,24 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed chromium
 	$(BIN)/python -m pytest
 
+## The tests that need neither the vLLM engine nor a browser, and train nothing for long (a few minutes).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not engine and not browser and not slow"
+
+## Lint, format check and type check.
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-## The Dagster UI and daemon on http://127.0.0.1:3000.
+## The Dagster UI and daemon on http://127.0.0.1:3000, over the instance the main run records in.
 ui: $(VENV)/.installed
-	mkdir -p $(DAGSTER_HOME)
-	env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml
+	export DAGSTER_HOME="$${DAGSTER_HOME:-$$($(BIN)/kmerl home dagster)}" && mkdir -p "$$DAGSTER_HOME" && \
+		env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml
 
 ## Benchmarks (figures in bench/README.md); the training one reads the feature store `run` builds.
 bench: run

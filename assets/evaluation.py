@@ -5,34 +5,37 @@ from pathlib import Path
 import polars as pl
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
-    AssetRecordsFilter,
+    AssetsDefinition,
     DataVersion,
-    Definitions,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     asset,
 )
 
-from assets.features import FEATURE_STORE
-from assets.training import KMERL_ENCODER
+from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
+from assets.shared.keys import ENCODER_EVALUATION, FEATURE_STORE, KMERL_ENCODER
+from assets.shared.metadata import MetadataDict, png_markdown
+from assets.shared.partitions import PIPELINE_GROUP
+from assets.shared.resources import StageProgress, StorageResource
 from kmerl.config import KmerlConfig
 from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
-from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, Evaluation, evaluate, probe_method, read_evaluation
+from kmerl.model.evaluation.evaluate import (
+    ZERO_SHOT_TEXT,
+    Evaluation,
+    evaluate_encoder,
+    probe_method,
+    read_evaluation,
+)
 from kmerl.model.evaluation.table import results_markdown
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.plots import partial_lead_chart, roc_curves
-from kmerl.model.text import MiniLmEncoder
-from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from pipeline.metadata import png_markdown
-from pipeline.partitions import PIPELINE_GROUP
-from pipeline.resources import StorageResource
-
-ENCODER_EVALUATION = AssetKey("encoder_evaluation")
+from kmerl.model.runs import RunStore
+from kmerl.text_encoder import MiniLmEncoder
 
 
-def definitions(config: KmerlConfig) -> Definitions:
+def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
     settings = config.model.evaluation
 
     @asset(
@@ -45,27 +48,32 @@ def definitions(config: KmerlConfig) -> Definitions:
         group_name=PIPELINE_GROUP,
         kinds={"pytorch", "parquet"},
     )
-    def encoder_evaluation(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    def encoder_evaluation(
+        context: AssetExecutionContext, storage: StorageResource, progress: ResourceParam[StageProgress]
+    ) -> MaterializeResult:
         """Macro AUROC with bootstrap intervals on the held-out splits (PTB-XL fold 10;
         Challenge records by SNOMED class), for every lead subset: zero-shot by text
-        prompt and by the query network, and linear probes on 1%, 10%, 100% of labels."""
-        features = FeatureStore.open(storage.feature_store)
+        prompt and by the query network, and linear probes on 1%, 10%, 100% of labels.
+        The encoder is the run store's current run, on the feature store version it trained on."""
+        runs = RunStore(storage.layout.runs)
+        run = runs.current()
+        features = FeatureStore.open(storage.layout.feature_store, run.feature_store_version)
         tasks = tasks_for_sources(config.sources)
         evaluation_key = stable_hash(settings, [task.model_dump(mode="json") for task in tasks], length=16)
-        model_path = _latest_model(context)
+        model_path = runs.model_file(run)
         out_dir = model_path.parent / f"evaluation-{evaluation_key}"
         if (out_dir / "results.parquet").exists():
             context.log.info(f"evaluation {out_dir} already written: reusing it")
             result = read_evaluation(out_dir)
         else:
-            result = evaluate(
+            result = evaluate_encoder(
                 model_path,
                 features,
                 tasks,
                 MiniLmEncoder(),
                 settings,
                 out_dir=out_dir,
-                on_progress=lambda progress: context.log.info(f"evaluation: {progress}"),
+                on_progress=progress.reporter(context, "evaluate"),
             )
         return MaterializeResult(
             metadata=_metadata(result, out_dir, max(settings.probe_fractions)),
@@ -74,20 +82,12 @@ def definitions(config: KmerlConfig) -> Definitions:
             ),
         )
 
-    return Definitions(assets=[encoder_evaluation])
+    return [encoder_evaluation]
 
 
-def _latest_model(context: AssetExecutionContext) -> Path:
-    """The weights the latest kmerl_encoder materialization produced."""
-    records = context.instance.fetch_materializations(AssetRecordsFilter(asset_key=KMERL_ENCODER), limit=1).records
-    if not records:
-        raise RuntimeError("kmerl_encoder has not been materialized yet")
-    return Path(records[0].asset_materialization.metadata["model_path"].value)  # type: ignore[union-attr]
-
-
-def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> dict[str, object]:
+def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> MetadataDict:
     results = result.results
-    metadata: dict[str, object] = {
+    metadata: MetadataDict = {
         "results_table": MetadataValue.md(results_markdown(results)),
         "results": MetadataValue.path(str(out_dir / "results.parquet")),
         "settings": results.height,

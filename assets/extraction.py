@@ -1,28 +1,27 @@
 """Stage 2: report text -> structured cardiac knowledge, one partition per source."""
 
-import io
-
 import polars as pl
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
+    AssetsDefinition,
     DataVersion,
-    Definitions,
     MaterializeResult,
     MetadataValue,
+    ResourceParam,
     asset,
 )
 
-from assets.ingest import ECG_SIGNALS
+from assets import checks
+from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
+from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
+from assets.shared.metadata import MetadataDict, counts_markdown
+from assets.shared.partitions import PIPELINE_GROUP, source_partitions
+from assets.shared.pools import LLM_POOL
+from assets.shared.resources import AuditDatabaseResource, ExtractorResource, StageProgress, StorageResource
 from kmerl.config import KmerlConfig
 from kmerl.corpora import extraction_split
 from kmerl.extraction import (
-    ExtractionRun,
     KnowledgeStore,
-    QualityReport,
     describe_extractor,
     extract_reports,
     load_vocabulary,
@@ -30,87 +29,75 @@ from kmerl.extraction import (
 )
 from kmerl.extraction.assessment import Assessment, assess, differences_markdown
 from kmerl.extraction.gaps import gaps_markdown
-from kmerl.hashing import bytes_hash
+from kmerl.signals import SignalStore
 from kmerl.storage import is_local
-from kmerl.store import SignalStore
-from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from pipeline.executors import LLM_POOL
-from pipeline.metadata import counts_markdown
-from pipeline.partitions import PIPELINE_GROUP, source_partitions
-from pipeline.resources import AuditDatabaseResource, ExtractorResource, StorageResource
-
-REPORT_KNOWLEDGE = AssetKey("report_knowledge")
 
 
-def definitions(config: KmerlConfig) -> Definitions:
-    checks = config.orchestration.checks
+def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
+    checks_config = config.orchestration.checks
+    # The prompt version hashes prompt files, schema, vocabulary, model and sampling:
+    # editing a prompt changes it, which makes this asset stale. The run extracts
+    # under exactly this version (ExtractorResource.settings_for refuses others).
+    prompt_version = describe_extractor(config.extraction).prompt_version
 
     @asset(
         key=REPORT_KNOWLEDGE,
         deps=[ECG_SIGNALS],
         partitions_def=source_partitions(config),
-        # The prompt version hashes prompt files, schema, vocabulary, model and
-        # sampling: editing a prompt changes it, which makes this asset stale.
-        code_version=describe_extractor(config.extraction).prompt_version,
+        code_version=prompt_version,
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
         group_name=PIPELINE_GROUP,
         pool=LLM_POOL,
         kinds={"parquet", "duckdb", "vllm"},
-        check_specs=[
-            AssetCheckSpec(
-                "extraction_validity", asset=REPORT_KNOWLEDGE, description="share of distinct reports not quarantined"
-            ),
-            AssetCheckSpec(
-                "label_agreement", asset=REPORT_KNOWLEDGE, description="micro F1 against cardiologist labels"
-            ),
-        ],
+        check_specs=checks.KNOWLEDGE_CHECKS,
     )
     def report_knowledge(
         context: AssetExecutionContext,
         storage: StorageResource,
         extractor: ExtractorResource,
         audit: AuditDatabaseResource,
+        progress: ResourceParam[StageProgress],
     ) -> MaterializeResult:
         """Cardiac entities (present / absent / uncertain, leads, evidence) of every report
         of the source, under the current prompt version; earlier versions stay in the
         store and in the DuckDB audit database."""
         partition = context.partition_key
-        vocabulary = load_vocabulary(extractor.config.vocabulary)
-        signals = SignalStore.open(storage.signal_store, sources=[partition], access="parquet")
+        settings = extractor.settings_for(prompt_version)
+        vocabulary = load_vocabulary(settings.vocabulary)
+        signals = SignalStore.open(storage.layout.signal_store, sources=[partition], access="parquet")
         records = signals.metadata(["record_id", "report", "labels", "fold"]).collect()
-        store = KnowledgeStore(storage.knowledge_store)
-        with extractor.open(vocabulary) as active:
+        store = KnowledgeStore(storage.layout.knowledge_store)
+        with extractor.open(settings, vocabulary) as active:
             run = extract_reports(
                 records["report"].to_list(),
                 active,
                 store,
                 vocabulary,
-                reports_per_part=extractor.config.reports_per_part,
-                on_progress=lambda progress: context.log.info(f"{partition}: {progress}"),
-                progress_interval_s=extractor.config.progress_interval_s,
+                reports_per_part=settings.reports_per_part,
+                on_progress=progress.reporter(context, f"extract {partition}"),
+                progress_interval_s=settings.progress_interval_s,
             )
         records = records.with_columns(
             pl.Series("report_key", run.report_keys, pl.String),
             split=extraction_split(pl.col("fold").cast(pl.Int64)),
         )
         store.write_records(partition, records)
+        published = store.publish(partition, run.knowledge_version)
         assessment = assess(
             store, records, run.knowledge_version, vocabulary,
             name=_label(store, run.knowledge_version),
-            compare_with_lexicon=extractor.config.compare_with_lexicon,
-            max_mentions=extractor.config.max_mentions,
+            compare_with_lexicon=settings.compare_with_lexicon,
+            max_mentions=settings.max_mentions,
         )  # fmt: skip
         for report in assessment.reports:
             report.write(store.root / "quality", f"{partition}-{report.knowledge_version}-{report.split}")
         quality = assessment.reports
         audit_file = audit.rebuild(store) if is_local(store.root) else None
-        provenance = store.provenance(run.knowledge_version)
-        entities = store.entities(run.knowledge_version).join(records.select("report_key").unique(), on="report_key")
-        metadata: dict[str, object] = {
+        metadata: MetadataDict = {
             "dagster/row_count": records.height,
             "knowledge_version": run.knowledge_version,
-            "prompt_version": provenance.prompt_version,
-            "model": provenance.model or "lexicon",
+            "prompt_version": published.prompt_version,
+            "model": published.model or "lexicon",
             "reports": run.inputs,
             "distinct_reports": run.unique,
             "cached": run.cached,
@@ -126,34 +113,18 @@ def definitions(config: KmerlConfig) -> Definitions:
             metadata=metadata,
             # A content hash: a prompt edit that yields the same entities leaves
             # everything downstream fresh (no retraining).
-            data_version=DataVersion(_content_version(entities, store, run)),
+            data_version=DataVersion(published.content_hash),
             check_results=[
-                _validity_check(run, checks.min_extraction_validity),
-                _agreement_check(quality, checks.min_label_f1),
+                checks.extraction_validity(run, checks_config.min_extraction_validity),
+                checks.label_agreement(quality, checks_config.min_label_f1),
             ],
         )
 
-    return Definitions(assets=[report_knowledge])
+    return [report_knowledge]
 
 
-def _content_version(entities: pl.DataFrame, store: KnowledgeStore, run: ExtractionRun) -> str:
-    buffer = io.BytesIO()
-    entities.sort("report_key", "entity_id").write_ipc(buffer, compression="uncompressed")
-    quarantined = store.table("quarantine", run.knowledge_version).get_column("report_key")
-    return bytes_hash(buffer.getvalue() + "".join(sorted(set(run.report_keys) & set(quarantined))).encode())
-
-
-def _validity_check(run: ExtractionRun, minimum: float) -> AssetCheckResult:
-    valid = 1 - run.quarantined / run.unique if run.unique else 1.0
-    return AssetCheckResult(
-        check_name="extraction_validity",
-        passed=valid >= minimum,
-        metadata={"valid_share": valid, "minimum": minimum, "quarantined": run.quarantined, "distinct": run.unique},
-    )
-
-
-def _assessment_metadata(assessment: Assessment) -> dict[str, object]:
-    metadata: dict[str, object] = {}
+def _assessment_metadata(assessment: Assessment) -> MetadataDict:
+    metadata: MetadataDict = {}
     if assessment.scored:
         tables = quality_markdown(assessment.reports, top=20)
         if assessment.differences:
@@ -162,24 +133,6 @@ def _assessment_metadata(assessment: Assessment) -> dict[str, object]:
     if not assessment.gaps.is_empty():
         metadata["vocabulary_gaps"] = MetadataValue.md(gaps_markdown(assessment.gaps))
     return metadata
-
-
-def _agreement_check(quality: list[QualityReport], minimum: float) -> AssetCheckResult:
-    """A warning, not an error: a weak extractor is worth knowing about, not worth
-    blocking the pipeline for (the embedded 135M model is weak by design)."""
-    if not quality:
-        return AssetCheckResult(
-            check_name="label_agreement", passed=True, metadata={"note": "no cardiologist labels in this source"}
-        )
-    extracted = quality[-1]
-    f1 = float(extracted.summary["micro_f1"])
-    return AssetCheckResult(
-        check_name="label_agreement",
-        passed=f1 >= minimum,
-        severity=AssetCheckSeverity.WARN,
-        metadata={"extractor": extracted.name, "micro_f1": f1, "macro_f1": float(extracted.summary["macro_f1"])}
-        | {"minimum": minimum},
-    )
 
 
 def _label(store: KnowledgeStore, version: str) -> str:

@@ -2,43 +2,34 @@
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
-    AssetObservation,
+    AssetsDefinition,
     DataVersion,
     DataVersionsByPartition,
-    DefaultSensorStatus,
-    Definitions,
     MaterializeResult,
     MetadataValue,
-    SensorEvaluationContext,
-    SensorResult,
+    ResourceParam,
+    SourceAsset,
     asset,
     observable_source_asset,
-    sensor,
 )
 
+from assets import checks
+from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
+from assets.shared.keys import ECG_SIGNALS, RAW_ARCHIVES
+from assets.shared.metadata import MetadataDict, counts_markdown, png_markdown, table_schema
+from assets.shared.partitions import PIPELINE_GROUP, source_partitions
+from assets.shared.resources import StageProgress, StorageResource
 from kmerl.config import KmerlConfig
 from kmerl.ingest import ingest_source
 from kmerl.plots import ecg_figure, to_png
+from kmerl.signals import SignalManifest, SignalStore, SourceLayout
+from kmerl.signals.schema import signal_schema
 from kmerl.sources.fingerprint import fingerprint_archive
-from kmerl.store import SignalStore, SourceLayout, StoreManifest
-from kmerl.store.schema import signal_schema
-from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from pipeline.metadata import DATA_VERSION_TAG, counts_markdown, png_markdown, table_schema
-from pipeline.partitions import PIPELINE_GROUP, source_partitions
-from pipeline.resources import StorageResource
-
-RAW_ARCHIVES = AssetKey("raw_ecg_archives")
-ECG_SIGNALS = AssetKey("ecg_signals")
 
 
-def definitions(config: KmerlConfig) -> Definitions:
+def build_assets(config: KmerlConfig) -> list[AssetsDefinition | SourceAsset]:
     partitions = source_partitions(config)
 
     @observable_source_asset(key=RAW_ARCHIVES, partitions_def=partitions, group_name=PIPELINE_GROUP)
@@ -58,75 +49,47 @@ def definitions(config: KmerlConfig) -> Definitions:
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
         group_name=PIPELINE_GROUP,
         kinds={"parquet", "wfdb"},
-        check_specs=[
-            AssetCheckSpec(
-                "record_accounting", asset=ECG_SIGNALS, description="records listed == ingested + quarantined"
-            ),
-            AssetCheckSpec("schema", asset=ECG_SIGNALS, description="every shard has the signal store schema"),
-        ],
+        check_specs=checks.SIGNAL_CHECKS,
     )
-    def ecg_signals(context: AssetExecutionContext, storage: StorageResource) -> MaterializeResult:
+    def ecg_signals(
+        context: AssetExecutionContext, storage: StorageResource, progress: ResourceParam[StageProgress]
+    ) -> MaterializeResult:
         """Every ECG of the source, preprocessed to a fixed 12-lead shape, with its report
         and labels; rejected records in the quarantine table with their reason."""
         partition = context.partition_key
         source = config.source_of(partition)
+        root = storage.layout.signal_store
         manifest = ingest_source(
             source,
-            storage.signal_store,
+            root,
             config.ingest,
-            on_progress=lambda progress: context.log.info(f"{partition}: {progress}"),
+            on_progress=progress.reporter(context, f"ingest {partition}"),
             partition=partition,
         )
-        layout = SourceLayout(storage.signal_store, partition)
-        metadata: dict[str, object] = {
+        layout = SourceLayout(root, partition)
+        metadata: MetadataDict = {
             "dagster/row_count": manifest.ingested,
             "records_in": manifest.records_in,
             "quarantined": manifest.quarantined,
             "quarantine_reasons": counts_markdown(manifest.quarantine_reasons, "reason"),
             "store_version": manifest.version,
-            "manifest": MetadataValue.path(str(layout.manifest_file(manifest.version))),
+            "manifest": MetadataValue.path(str(layout.versions.manifest_file(manifest.version))),
             "dagster/column_schema": table_schema(_expected_schema(config)),
         }
         if manifest.ingested:
-            metadata["sample_ecg"] = _sample_plot(storage, manifest, config.ingest.preprocess.target_fs)
+            metadata["sample_ecg"] = _sample_plot(layout, manifest, config.ingest.preprocess.target_fs)
         return MaterializeResult(
             metadata=metadata,
             data_version=DataVersion(manifest.version),
             check_results=[
-                _accounting_check(source.count_partition(partition, config.ingest.preprocess.target_fs), manifest),
-                _schema_check(layout, manifest, config),
+                checks.record_accounting(
+                    source.count_partition(partition, config.ingest.preprocess.target_fs), manifest
+                ),
+                checks.signal_schema(layout, manifest, _expected_schema(config)),
             ],
         )
 
-    @sensor(
-        name="raw_archive_sensor",
-        minimum_interval_seconds=config.orchestration.raw_archive_poll_seconds,
-        default_status=DefaultSensorStatus.RUNNING,
-        asset_selection=[RAW_ARCHIVES],
-    )
-    def raw_archive_sensor(context: SensorEvaluationContext) -> SensorResult:
-        """Records a new data version of an archive when its files change; the
-        automation condition of ecg_signals then re-ingests that partition."""
-        known = dict(line.split("=", 1) for line in (context.cursor or "").splitlines() if "=" in line)
-        observations = []
-        for source in config.sources:
-            fingerprint = fingerprint_archive(source)
-            if known.get(source.name) == fingerprint.version:
-                continue
-            known[source.name] = fingerprint.version
-            observations += [
-                AssetObservation(
-                    asset_key=RAW_ARCHIVES,
-                    partition=partition,
-                    tags={DATA_VERSION_TAG: fingerprint.version},
-                    metadata={"files": fingerprint.files, "bytes": fingerprint.bytes},
-                )
-                for partition in source.partition_keys()
-            ]
-        cursor = "\n".join(f"{name}={version}" for name, version in sorted(known.items()))
-        return SensorResult(asset_events=observations, cursor=cursor)
-
-    return Definitions(assets=[raw_ecg_archives, ecg_signals], sensors=[raw_archive_sensor])
+    return [raw_ecg_archives, ecg_signals]
 
 
 def _expected_schema(config: KmerlConfig) -> pa.Schema:
@@ -134,29 +97,9 @@ def _expected_schema(config: KmerlConfig) -> pa.Schema:
     return signal_schema(preprocess.dtype, preprocess.target_samples, preprocess.target_fs)
 
 
-def _accounting_check(listed: int, manifest: StoreManifest) -> AssetCheckResult:
-    accounted = manifest.ingested + manifest.quarantined
-    return AssetCheckResult(
-        check_name="record_accounting",
-        passed=listed == manifest.records_in == accounted,
-        metadata={"listed_by_source": listed, "ingested": manifest.ingested, "quarantined": manifest.quarantined},
-    )
-
-
-def _schema_check(layout: SourceLayout, manifest: StoreManifest, config: KmerlConfig) -> AssetCheckResult:
-    expected = _expected_schema(config)
-    mismatched = [s.key for s in manifest.shards if not pq.read_schema(layout.signal_file(s.key)).equals(expected)]
-    return AssetCheckResult(
-        check_name="schema",
-        passed=not mismatched,
-        severity=AssetCheckSeverity.ERROR,
-        metadata={"shards": len(manifest.shards), "mismatched_shards": MetadataValue.json(mismatched)},
-    )
-
-
-def _sample_plot(storage: StorageResource, manifest: StoreManifest, fs: int) -> MetadataValue:
+def _sample_plot(layout: SourceLayout, manifest: SignalManifest, fs: int) -> MetadataValue:
     store = SignalStore.open(
-        storage.signal_store, sources=[manifest.source], versions={manifest.source: manifest.version}, access="parquet"
+        layout.root, sources=[manifest.source], versions={manifest.source: manifest.version}, access="parquet"
     )
     position = int(np.argmax(store.lead_masks.sum(axis=1)))  # a record with the most leads present
     item = store[position]

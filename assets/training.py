@@ -2,40 +2,40 @@
 
 The training process is a subprocess (``python -m kmerl.model.train``), or
 ``torchrun`` when the launch configuration asks for several processes; its rank 0
-streams per-epoch log lines and reports the materialization back through Pipes.
+reports epochs to the run log and the materialization back through Pipes. A
+finished run is published in the run store, where evaluation finds it.
 """
 
 import sys
+import time
 from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
-    AssetKey,
+    AssetsDefinition,
     DataVersion,
-    Definitions,
     MaterializeResult,
     MetadataValue,
     PipesSubprocessClient,
+    ResourceParam,
     asset,
 )
+from upath import UPath
 
-from assets.features import FEATURE_STORE
+from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
+from assets.shared.keys import FEATURE_STORE, KMERL_ENCODER
+from assets.shared.metadata import MetadataDict, png_markdown
+from assets.shared.partitions import PIPELINE_GROUP
+from assets.shared.pools import GPU_POOL
+from assets.shared.resources import StageProgress, StorageResource
 from kmerl.atomic import write_text_atomic
 from kmerl.config import KmerlConfig, TrainingLaunchConfig
 from kmerl.features import FeatureStore
-from kmerl.model.config import TrainConfig
 from kmerl.model.plots import loss_curves
-from kmerl.model.train import RunDirectory, read_metrics, run_key
-from pipeline.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from pipeline.executors import GPU_POOL
-from pipeline.metadata import png_markdown
-from pipeline.partitions import PIPELINE_GROUP
-from pipeline.resources import StorageResource
-
-KMERL_ENCODER = AssetKey("kmerl_encoder")
+from kmerl.model.runs import Metrics, RunManifest, RunStore, following_steps, read_metrics, run_key, step_progress
 
 
-def definitions(config: KmerlConfig) -> Definitions:
+def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
     training = config.model.training
 
     @asset(
@@ -48,32 +48,45 @@ def definitions(config: KmerlConfig) -> Definitions:
         kinds={"pytorch"},
     )
     def kmerl_encoder(
-        context: AssetExecutionContext, storage: StorageResource, pipes: PipesSubprocessClient
+        context: AssetExecutionContext,
+        storage: StorageResource,
+        pipes: PipesSubprocessClient,
+        progress: ResourceParam[StageProgress],
     ) -> MaterializeResult:
         """The pretrained lead-aware ECG encoder (and the query network), trained on the
         current feature store; a finished run with the same configuration and
         feature store is reused, a killed one resumes from its last checkpoint."""
-        features = FeatureStore.open(storage.feature_store)
+        layout = storage.layout
+        features = FeatureStore.open(layout.feature_store)
+        runs = RunStore(layout.runs)
         key = run_key(training, features.version)
-        run = RunDirectory(storage.run_dir(key))
+        run = runs.run(key)
         if run.model.exists():
             context.log.info(f"run {key} already finished: reusing {run.model}")
-            return MaterializeResult(metadata=_metadata(run, key, features.version), data_version=DataVersion(key))
-        config_file = run.root / "train_config.json"
-        write_text_atomic(config_file, training.model_dump_json(indent=2))
+            manifest = runs.publish(key)
+            return MaterializeResult(metadata=_metadata(runs, manifest), data_version=DataVersion(key))
+        write_text_atomic(run.config_file, training.model_dump_json(indent=2))
         command = training_command(
-            config.orchestration.training, storage.feature_store, run.root, config_file, features.version
+            config.orchestration.training, layout.feature_store, run.root, run.config_file, features.version
         )
         context.log.info(f"launching: {' '.join(command)}")
-        reported = pipes.run(command=command, context=context).get_materialize_result()
-        metadata = {**reported.metadata, **_metadata(run, key, features.version)}
+        report = progress.reporter(context, "pretrain", log=False)  # the run logs its epochs through Pipes
+        started = time.monotonic()
+
+        def on_step(step: Metrics) -> None:
+            report(step_progress(step, time.monotonic() - started))
+
+        with following_steps(run.root, on_step):
+            reported = pipes.run(command=command, context=context).get_materialize_result()
+        manifest = runs.publish(key)
+        metadata = {**(reported.metadata or {}), **_metadata(runs, manifest)}
         return MaterializeResult(metadata=metadata, data_version=reported.data_version or DataVersion(key))
 
-    return Definitions(assets=[kmerl_encoder])
+    return [kmerl_encoder]
 
 
 def training_command(
-    launch: TrainingLaunchConfig, features: Path, run_dir: Path, config_file: Path, feature_version: str
+    launch: TrainingLaunchConfig, features: UPath, run_dir: Path, config_file: Path, feature_version: str
 ) -> list[str]:
     """The training command: one process, or torchrun over ``nproc_per_node`` x ``nnodes``."""
     module = [
@@ -94,22 +107,16 @@ def training_command(
     return [*torchrun, *module]
 
 
-def _metadata(run: RunDirectory, key: str, feature_version: str) -> dict[str, object]:
-    metrics = read_metrics(run.root)
-    epochs = [m for m in metrics if m["event"] == "epoch"]
-    final = epochs[-1] if epochs else {}
-    metadata: dict[str, object] = {
-        "run_key": key,
-        "feature_store_version": feature_version,
-        "model_path": MetadataValue.path(str(run.model)),
-        "epochs": len(epochs),
-        "parameters": TrainConfig.model_validate_json(
-            (run.root / "train_config.json").read_text()
-        ).encoder.model_dump(),
+def _metadata(runs: RunStore, manifest: RunManifest) -> MetadataDict:
+    metrics = read_metrics(runs.run(manifest.version).root)
+    metadata: MetadataDict = {
+        "run_key": manifest.version,
+        "feature_store_version": manifest.feature_store_version,
+        "model_path": MetadataValue.path(str(runs.model_file(manifest))),
+        "epochs": manifest.epochs,
+        "parameters": manifest.config.encoder.model_dump(),
+        **manifest.final,
     }
-    for name in ("train_loss", "val_loss", "samples_per_s"):
-        if name in final:
-            metadata[name] = float(final[name])
     if metrics:
         metadata["loss_curves"] = png_markdown(loss_curves({"kmerl": metrics}), "loss curves")
     return metadata

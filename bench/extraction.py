@@ -29,11 +29,11 @@ from kmerl.extraction import (
     LexiconExtractor,
     LlmExtractor,
     QualityReport,
-    score_extraction,
     extract_reports,
     load_prompt,
     load_vocabulary,
     quality_markdown,
+    score_extraction,
     source_reports,
 )
 from kmerl.extraction.embedded_model import resolve_model

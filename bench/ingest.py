@@ -22,8 +22,8 @@ import numpy as np
 import wfdb
 
 from kmerl.ingest import IngestConfig, ingest_source
+from kmerl.signals import SignalStore
 from kmerl.sources import WfdbFolderSource
-from kmerl.store import SignalStore
 
 SHARED_PTBXL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ptbxl"
 
@@ -71,7 +71,8 @@ def peak_rss_mib(folder: Path, store: Path) -> float:
         from kmerl.ingest import IngestConfig, ingest_source
         from kmerl.sources import WfdbFolderSource
         if __name__ == "__main__":
-            ingest_source(WfdbFolderSource(name="scale", root=Path({str(folder)!r})), Path({str(store)!r}), IngestConfig(workers=1))
+            source = WfdbFolderSource(name="scale", root=Path({str(folder)!r}))
+            ingest_source(source, Path({str(store)!r}), IngestConfig(workers=1))
             print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         """
     )

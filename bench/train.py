@@ -42,7 +42,8 @@ class _Stepper:
         self.config = config
         self.device = device
         entities = torch.from_numpy(store.entities().embeddings)
-        self.model = KmerlModel(config, store.manifest.text_dim, entities).to(device).train()
+        shape = config.encoder.input_shape(store.manifest.fs, store.manifest.samples)
+        self.model = KmerlModel(config, shape, store.manifest.text_dim, entities).to(device).train()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.optim.lr)
         cuda_bf16 = config.precision == "auto" and device.type == "cuda"
         self.dtype = torch.bfloat16 if config.precision == "bf16" or cuda_bf16 else None
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args()
     kmerl = KmerlConfig()
-    store = FeatureStore.open(args.features or kmerl.feature_store)
+    store = FeatureStore.open(args.features or kmerl.layout.feature_store)
     base = kmerl.model.training
     store.split(base.train_split).warm()
 

@@ -12,15 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from upath import UPath
-
-from kmerl.storage import is_local
+from kmerl.storage import StorePath, is_local
 
 TEMP_MARKER = ".tmp-"
 
 
 @contextmanager
-def atomic_write(path: UPath | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+def atomic_write(path: StorePath, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open ``path`` for writing so that readers see the old content or the new, never part.
 
     Locally: write a hidden temporary file next to ``path`` and rename it into place
@@ -51,12 +49,12 @@ def atomic_write(path: UPath | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         temp.unlink(missing_ok=True)
 
 
-def write_text_atomic(path: UPath | Path, text: str) -> None:
+def write_text_atomic(path: StorePath, text: str) -> None:
     with atomic_write(path, "w") as handle:
         handle.write(text)
 
 
-def remove_stale_temp_files(directory: UPath | Path) -> int:
+def remove_stale_temp_files(directory: StorePath) -> int:
     """Delete temporaries left by killed writers; return how many were removed.
 
     A temporary still locked by a live writer is left alone, so a concurrent
@@ -84,7 +82,7 @@ def _abandoned(temp: Path) -> bool:
 
 
 @contextmanager
-def atomic_directory(path: UPath | Path, staging: UPath | Path, written_last: str) -> Iterator[Path]:
+def atomic_directory(path: StorePath, staging: StorePath, written_last: str) -> Iterator[Path]:
     """Yield an empty local folder; on success it becomes ``path``, complete or not at all.
 
     Locally the folder is made under ``staging`` (same file system, outside any glob
@@ -102,7 +100,8 @@ def atomic_directory(path: UPath | Path, staging: UPath | Path, written_last: st
             for name in names:
                 path.fs.put_file(str(Path(local) / name), (path / name).path)
         return
-    staging, path = Path(staging), Path(path)
+    if not is_local(staging):
+        raise ValueError(f"staging folder {staging} is not on the local file system of {path}")
     staging.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = staging / f"{path.name}{TEMP_MARKER}{uuid.uuid4().hex[:12]}"
@@ -122,7 +121,7 @@ def atomic_directory(path: UPath | Path, staging: UPath | Path, written_last: st
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def remove_stale_directories(staging: UPath | Path) -> int:
+def remove_stale_directories(staging: StorePath) -> int:
     """Delete folders left in ``staging`` by killed writers; return how many."""
     if not is_local(staging) or not staging.exists():
         return 0  # object stores have no staging folders

@@ -6,6 +6,7 @@
     kmerl extract [--corpus NAME]...     report corpora -> the knowledge store, scored
     kmerl quality [--corpus NAME]...     the quality tables and vocabulary gaps, no extraction
     kmerl audit   [-c SQL]               a SQL shell on the knowledge store that cannot change it
+    kmerl home    [NAME]                 where the configured home keeps each store, cache and log
 
 Settings come from the configuration (``KMERL_CONFIG``, ``KMERL_*`` variables);
 ``--backend lexicon`` runs the rules alone.
@@ -34,6 +35,7 @@ from kmerl.extraction.assessment import Assessment, assess, differences_markdown
 from kmerl.extraction.corpus import extract_corpus
 from kmerl.extraction.gaps import gaps_markdown
 from kmerl.ingest import ingest_source
+from kmerl.progress import Progress
 
 log = logging.getLogger("kmerl")
 
@@ -58,16 +60,21 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--gaps", type=int, default=25, help="vocabulary-gap rows to print")
     audit = commands.add_parser("audit", help="SQL on every knowledge version (read-only; see kmerl.extraction.audit)")
     audit.add_argument("-c", "--command", dest="sql", help="run these statements and exit (default: a shell)")
+    home = commands.add_parser("home", help="print where the configured home keeps each store, cache and log")
+    home.add_argument("name", nargs="?", help="one path by name (e.g. dagster), printed alone")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
     config = KmerlConfig()
+    if args.command == "home":
+        return _print_home(config, args.name)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "ingest":
         return _ingest(config, args.source)
     if args.command == "audit":
         return _audit(config, args.sql)
     if args.backend:
-        config = config.model_copy(update={"extraction": config.extraction.model_copy(update={"backend": args.backend})})
+        config = config.model_copy(
+            update={"extraction": config.extraction.model_copy(update={"backend": args.backend})}
+        )
     try:
         corpora = _corpora(config, args)
         if args.command == "extract":
@@ -78,33 +85,49 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _print_home(config: KmerlConfig, name: str | None) -> int:
+    paths = config.layout.paths()
+    if name is None:
+        print("\n".join(f"{key:16} {path}" for key, path in paths.items()))
+        return 0
+    if name not in paths:
+        print(f"no path named {name!r}; known: {', '.join(paths)}", file=sys.stderr)
+        return 2
+    print(paths[name])
+    return 0
+
+
 def _ingest(config: KmerlConfig, names: list[str] | None) -> int:
-    names = names or [source.name for source in config.sources]
-    partitions = [(config.source(name), key) for name in names for key in config.source(name).partition_keys()]
-    for source, name in partitions:
+    partitions = [
+        (config.source(name), key)
+        for name in names or [source.name for source in config.sources]
+        for key in config.source(name).partition_keys()
+    ]
+    for source, partition in partitions:
+
+        def report(progress: Progress, partition: str = partition) -> None:
+            log.info("%s: %s", partition, progress)
+
         manifest = ingest_source(
-            source,
-            config.signal_store,
-            config.ingest,
-            on_progress=lambda progress, name=name: log.info("%s: %s", name, progress),
-            partition=name,
+            source, config.layout.signal_store, config.ingest, on_progress=report, partition=partition
         )
         reasons = ", ".join(f"{reason}: {count}" for reason, count in manifest.quarantine_reasons.items())
         print(
-            f"{name}: {manifest.records_in} records -> {manifest.ingested} ingested, "
+            f"{partition}: {manifest.records_in} records -> {manifest.ingested} ingested, "
             f"{manifest.quarantined} quarantined{f' ({reasons})' if reasons else ''}; version {manifest.version}"
         )
     return 0
 
 
 def _audit(config: KmerlConfig, sql: str | None) -> int:
-    with open_audit(KnowledgeStore(config.knowledge_store)) as connection:
+    with open_audit(KnowledgeStore(config.layout.knowledge_store)) as connection:
         if sql is not None:
             return _run_statements(connection, sql)
         views = [row[0] for row in connection.execute(
             "SELECT view_name FROM duckdb_views() WHERE NOT internal AND NOT starts_with(view_name, '_') ORDER BY 1"
         ).fetchall()]  # fmt: skip
-        print(f"kmerl audit: {config.knowledge_store} (read-only). Views: {', '.join(views)}. End statements with ;")
+        print(f"kmerl audit: {config.layout.knowledge_store} (read-only). Views: {', '.join(views)}.")
+        print("End each statement with ;")
         pending: list[str] = []
         while True:
             try:
@@ -143,16 +166,20 @@ def _corpora(config: KmerlConfig, args: argparse.Namespace) -> list[PtbXlReports
 
 def _extract(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gaps: int) -> int:
     vocabulary = load_vocabulary(config.extraction.vocabulary)
-    store = KnowledgeStore(config.knowledge_store)
+    store = KnowledgeStore(config.layout.knowledge_store)
     label = _extractor_label(config)
     with open_extractor(config.extraction, config.home, vocabulary) as extractor:
         for corpus in corpora:
+
+            def report(progress: Progress, name: str = corpus.name) -> None:
+                log.info("%s: %s", name, progress)
+
             result = extract_corpus(
                 corpus, extractor, store, vocabulary,
                 name=label,
                 reports_per_part=config.extraction.reports_per_part,
                 compare_with_lexicon=config.extraction.compare_with_lexicon,
-                on_progress=lambda progress, name=corpus.name: log.info("%s: %s", name, progress),
+                on_progress=report,
             )  # fmt: skip
             run, rows = result.run, result.rows
             reasons = rows.rejected.group_by("reason").len().rows()
@@ -169,7 +196,7 @@ def _extract(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gap
 
 def _quality(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gaps: int) -> int:
     vocabulary = load_vocabulary(config.extraction.vocabulary)
-    store = KnowledgeStore(config.knowledge_store)
+    store = KnowledgeStore(config.layout.knowledge_store)
     version = describe_extractor(config.extraction, vocabulary).knowledge_version
     for corpus in corpora:
         records = store.records([corpus.name])

@@ -17,10 +17,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from kmerl.corpora import PtbXlReports, ReportCorpusConfig
 from kmerl.extraction.config import ExtractionConfig
+from kmerl.home import HomeLayout
 from kmerl.ingest.config import IngestConfig
 from kmerl.model.config import ModelConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
-from kmerl.storage import is_local, store_path
 
 CONFIG_ENV = "KMERL_CONFIG"
 SAMPLE_DATA = Path("../shared/data")
@@ -130,32 +130,24 @@ class KmerlConfig(BaseSettings):
             raise ValueError(f"a report corpus and a source share the name(s) {shared}")
         return self
 
-    @property
-    def store_root(self) -> Path:
-        return store_path(self.store) if self.store else self.home / "store"
+    @model_validator(mode="after")
+    def _encoder_fits_the_records(self) -> KmerlConfig:
+        """The encoder's patches follow from the sampling rate and must tile the window
+        ingest writes: refused when the configuration loads, naming the settings."""
+        preprocess = self.ingest.preprocess
+        self.model.training.encoder.input_shape(preprocess.target_fs, preprocess.target_samples)
+        return self
 
     @property
-    def signal_store(self) -> Path:
-        return self.store_root / "ecg_signals"
-
-    @property
-    def feature_store(self) -> Path:
-        return self.store_root / "feature_store"
-
-    @property
-    def runs_dir(self) -> Path:
-        """Training runs: beside the stores when they are local, else under home."""
-        return self.store_root / "kmerl_encoder" if is_local(self.store_root) else self.home / "runs"
+    def layout(self) -> HomeLayout:
+        """Where every store, cache and log lives."""
+        return HomeLayout(self.home, self.store)
 
     def corpus(self, name: str) -> ReportCorpusConfig:
         for corpus in self.corpora:
             if corpus.name == name:
                 return corpus
         raise KeyError(f"no report corpus named {name!r}; configured: {[c.name for c in self.corpora]}")
-
-    @property
-    def knowledge_store(self) -> Path:
-        return self.store_root / "report_knowledge"
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:

@@ -133,7 +133,9 @@ def _read_ptbxl(corpus: PtbXlReports) -> CorpusRows:
         {
             "native_id": frame["ecg_id"].cast(pl.Float64, strict=False).cast(pl.Int64).cast(pl.String),
             "report": frame["report"],
-            "labels": pl.Series([labels for labels, _ in parsed] if parsed else [None] * frame.height, dtype=LABELS_SCHEMA),
+            "labels": pl.Series(
+                [labels for labels, _ in parsed] if parsed else [None] * frame.height, dtype=LABELS_SCHEMA
+            ),
             "fold": folds if folds is not None else pl.Series([None] * frame.height, dtype=pl.Int64),
             "report_kind": (
                 validated.replace_strict({"false": "automatic", "true": "confirmed"}, default=None)
@@ -158,10 +160,14 @@ def _read_table(corpus: ReportTable) -> CorpusRows:
         {
             "native_id": frame[corpus.id_column].cast(pl.String),
             "report": frame[corpus.text_column].cast(pl.String),
-            "labels": pl.Series([labels for labels, _ in parsed] if parsed else [None] * frame.height, dtype=LABELS_SCHEMA),
+            "labels": pl.Series(
+                [labels for labels, _ in parsed] if parsed else [None] * frame.height, dtype=LABELS_SCHEMA
+            ),
             "fold": pl.Series([None] * frame.height, dtype=pl.Int64),
             "report_kind": pl.Series([None] * frame.height, dtype=pl.String),
-            "label_problem": pl.Series([problem for _, problem in parsed] if parsed else [None] * frame.height, dtype=pl.String),
+            "label_problem": pl.Series(
+                [problem for _, problem in parsed] if parsed else [None] * frame.height, dtype=pl.String
+            ),
             "split": (
                 frame[corpus.split_column].cast(pl.String)
                 if corpus.split_column
@@ -180,7 +186,9 @@ def _load(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
         else:
             frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
     except (OSError, pl.exceptions.PolarsError) as error:
-        raise CorpusError(f"{path}: cannot be read as a {'Parquet' if path.suffix == '.parquet' else 'CSV'} file: {error}") from error
+        raise CorpusError(
+            f"{path}: cannot be read as a {'Parquet' if path.suffix == '.parquet' else 'CSV'} file: {error}"
+        ) from error
     if missing := [column for column in required if column not in frame.columns]:
         raise CorpusError(f"{path}: required column(s) {missing} not found; columns: {frame.columns}")
     return frame

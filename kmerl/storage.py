@@ -14,12 +14,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from typing_extensions import TypeIs
 from upath import UPath
 
-StorePath = UPath
+# A store location: a local folder (a Path, or UPath's local flavour, also a Path) or an fsspec URL.
+StorePath = UPath | Path
 
 
-def store_path(location: str | os.PathLike[str]) -> UPath:
+def store_path(location: StorePath | str) -> UPath:
     """A path or URL as a UPath; ``file://`` URLs become plain local paths."""
     path = UPath(location)
     if path.protocol == "file":
@@ -27,7 +29,8 @@ def store_path(location: str | os.PathLike[str]) -> UPath:
     return path
 
 
-def is_local(path: UPath | Path) -> bool:
+def is_local(path: StorePath) -> TypeIs[Path]:
+    """A local path (whose type checkers then know it is a Path); otherwise an fsspec UPath."""
     return isinstance(path, Path)
 
 
@@ -36,7 +39,7 @@ def local_cache_dir(path: UPath) -> Path:
     return Path.home() / ".cache" / "kmerl" / path.protocol / path.path.strip("/")
 
 
-def arrow_location(path: UPath | Path) -> tuple[str, pafs.FileSystem | None]:
+def arrow_location(path: StorePath) -> tuple[str, pafs.FileSystem | None]:
     """What pyarrow needs to open ``path``: native I/O for local files, the fsspec
     file system wrapped for pyarrow otherwise."""
     if is_local(path):
@@ -44,12 +47,12 @@ def arrow_location(path: UPath | Path) -> tuple[str, pafs.FileSystem | None]:
     return path.path, pafs.PyFileSystem(pafs.FSSpecHandler(path.fs))
 
 
-def read_parquet(path: UPath | Path, columns: list[str] | None = None) -> pa.Table:
+def read_parquet(path: StorePath, columns: list[str] | None = None) -> pa.Table:
     location, filesystem = arrow_location(path)
     return pq.read_table(location, columns=columns, filesystem=filesystem)
 
 
-def parquet_file(path: UPath | Path) -> pq.ParquetFile:
+def parquet_file(path: StorePath) -> pq.ParquetFile:
     """An open Parquet file; local files are memory-mapped."""
     location, filesystem = arrow_location(path)
     if filesystem is None:

@@ -1,1 +1,1 @@
-"""Dagster wiring of the kmerl pipeline: definitions, resources, jobs and the main run."""
+"""Dagster wiring of the kmerl pipeline (``pipeline.defs``), its code location and the main run."""

@@ -1,87 +1,165 @@
-"""The main job, end to end, through the Dagster instance (``make run``).
+"""The main run, end to end, through the Dagster instance (``make run``).
 
 Runs are recorded in ``$DAGSTER_HOME`` (default ``<home>/dagster``), so the UI
 started with ``make ui`` shows them, and a second run reuses everything unchanged.
+The terminal shows one progress bar per stage and a closing summary; every log
+line of the run goes to ``<home>/logs/run-<time>.log`` and to Dagster.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.console import Console
+from rich.table import Table
+
+from assets.shared.metadata import metadata_values
+from assets.shared.resources import StageProgress
 from kmerl.config import KmerlConfig
-from pipeline.metadata import metadata_values
+from kmerl.console import StageBars
+from kmerl.progress import Progress, ProgressCallback
 
 if TYPE_CHECKING:
-    from dagster import ExecuteInProcessResult
+    from dagster import AssetExecutionContext, ExecuteInProcessResult, LoggerDefinition
 
-# Progress lines, not Dagster's per-event debug stream (the UI keeps the full log).
-_QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+class ConsoleProgress(StageProgress):
+    """Log lines as usual, and a terminal bar per stage."""
+
+    def __init__(self, bars: StageBars) -> None:
+        self._bars = bars
+
+    def reporter(self, context: AssetExecutionContext, label: str, *, log: bool = True) -> ProgressCallback:
+        logged = super().reporter(context, label, log=log)
+        bar = self._bars.stage(label)
+
+        def report(progress: Progress) -> None:
+            logged(progress)
+            bar(progress)
+
+        return report
 
 
 def main() -> int:
     config = KmerlConfig()
-    dagster_home = config.home / "dagster"
-    os.environ.setdefault("DAGSTER_HOME", str(dagster_home))
-    # The engine's configuration dump each time a partition starts it buries the
-    # progress lines; warnings and errors still show (set it to INFO to see it all).
+    layout = config.layout
+    os.environ.setdefault("DAGSTER_HOME", str(layout.dagster))
+    # The engine's configuration dump each time a partition starts it would break the
+    # progress bars; its warnings and errors still show.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    dagster_home.mkdir(parents=True, exist_ok=True)
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    log_file = layout.logs / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
+    handler = _log_to(log_file)
 
     from dagster import DagsterInstance
 
-    from pipeline.definitions import PER_SOURCE_JOB, TRAIN_JOB, build_definitions
+    from pipeline.defs import build_definitions
+    from pipeline.defs.jobs import PER_SOURCE_JOB, TRAIN_JOB
 
+    out = Console(highlight=False)
+    sources = ", ".join(config.partition_keys)
+    out.print(f"kmerl: {sources}; extraction by {config.extraction.backend}; log {log_file}")
     instance = DagsterInstance.get()
-    defs = build_definitions(config)
-    failed = []
-    for partition in config.partition_keys:
-        result = defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(
-            partition_key=partition, instance=instance, raise_on_error=False, run_config=_QUIET
-        )
-        if not result.success:
-            failed.append(partition)
-            continue
-        print(_summary(partition, result))
-    if failed:
-        print(f"failed partitions: {failed}", file=sys.stderr)
+    per_source: list[ExecuteInProcessResult] = []
+    training: ExecuteInProcessResult | None = None
+    with StageBars() as bars:
+        defs = build_definitions(config, ConsoleProgress(bars), loggers={"console": _dagster_logger(handler)})
+        for partition in config.partition_keys:
+            per_source.append(
+                defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(
+                    partition_key=partition, instance=instance, raise_on_error=False
+                )
+            )
+        if all(result.success for result in per_source):
+            training = defs.resolve_job_def(TRAIN_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    for partition, result in zip(config.partition_keys, per_source, strict=True):
+        out.print(_source_summary(partition, result) if result.success else _failure(partition, result))
+    if training is None:
+        out.print(f"[red]training skipped: a partition failed[/red]; see {log_file} or make ui")
         return 1
-    result = defs.resolve_job_def(TRAIN_JOB).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=_QUIET
-    )
-    if not result.success:
-        print(f"{TRAIN_JOB} failed (run {result.run_id})", file=sys.stderr)
+    if not training.success:
+        out.print(_failure(TRAIN_JOB, training))
         return 1
-    print(_training_summary(result))
+    _print_training(out, training)
+    out.print(f"log {log_file}; every run, plot and check: make ui")
     return 0
 
 
-def _summary(partition: str, result: ExecuteInProcessResult) -> str:
+def _log_to(path: Path) -> logging.Handler:
+    """The library's log records and Python warnings go to the run's log file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.captureWarnings(True)
+    return handler
+
+
+def _dagster_logger(handler: logging.Handler) -> LoggerDefinition:
+    """Dagster's log lines for the run's log file, in place of its console logger."""
+    from dagster import InitLoggerContext, LoggerDefinition
+
+    def to_file(_: InitLoggerContext) -> logging.Logger:
+        # A logger outside the logging tree, as Dagster's own console logger is: no propagation.
+        run_logger = logging.Logger("dagster", level=logging.INFO)
+        run_logger.addHandler(handler)
+        return run_logger
+
+    return LoggerDefinition(to_file, description="Every Dagster log line of the main run, into its log file.")
+
+
+def _metadata(result: ExecuteInProcessResult, node: str) -> dict[str, object]:
+    (materialization,) = result.asset_materializations_for_node(node)
+    return metadata_values(materialization.metadata)
+
+
+def _source_summary(partition: str, result: ExecuteInProcessResult) -> str:
     signals = _metadata(result, "ecg_signals")
     knowledge = _metadata(result, "report_knowledge")
     return (
         f"{partition}: {signals['records_in']} records -> {signals['dagster/row_count']} ingested, "
         f"{signals['quarantined']} quarantined; {knowledge['distinct_reports']} distinct reports -> "
         f"{knowledge['extracted']} extracted, {knowledge['cached']} cached, {knowledge['quarantined']} quarantined "
-        f"({knowledge['model']})"
+        f"({knowledge['llm_requests']} LLM requests, {knowledge['model']})"
     )
 
 
-def _training_summary(result: ExecuteInProcessResult) -> str:
+def _failure(name: str, result: ExecuteInProcessResult) -> str:
+    failures = [event.step_key or "" for event in result.get_step_failure_events()]
+    return f"[red]{name} failed[/red] in {', '.join(failures) or 'the run'} (run {result.run_id})"
+
+
+def _print_training(out: Console, result: ExecuteInProcessResult) -> None:
     features = _metadata(result, "feature_store")
     encoder = _metadata(result, "kmerl_encoder")
     evaluation = _metadata(result, "encoder_evaluation")
-    return (
-        f"feature store {features['feature_store_version']}: {features['dagster/row_count']} rows; "
-        f"encoder {encoder['run_key']}: {encoder['epochs']} epochs, model {encoder['model_path']}\n"
-        f"evaluation ({evaluation['results']}):\n{evaluation['results_table']}"
+    losses = ", ".join(
+        f"{name} {value:.3f}" for name in ("train_loss", "val_loss") if isinstance(value := encoder.get(name), float)
     )
-
-
-def _metadata(result: ExecuteInProcessResult, node: str) -> dict[str, object]:
-    (materialization,) = result.asset_materializations_for_node(node)
-    return metadata_values(materialization.metadata)
+    out.print(
+        f"feature store {features['feature_store_version']}: {features['dagster/row_count']} rows, "
+        f"{features['entities']} entities"
+    )
+    out.print(f"encoder {encoder['run_key']}: {encoder['epochs']} epochs, {losses}; {encoder['model_path']}")
+    table = Table(title="macro AUROC, all 12 leads (full table with intervals: results.md beside results)")
+    table.add_column("task")
+    rows: dict[str, dict[str, float]] = {}
+    for key, value in evaluation.items():
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] == "all12" and isinstance(value, float):
+            rows.setdefault(parts[0], {})[parts[1]] = value
+    methods = list(dict.fromkeys(method for scores in rows.values() for method in scores))
+    for method in methods:
+        table.add_column(method, justify="right")
+    for task, scores in rows.items():
+        table.add_row(task, *(f"{scores[m]:.3f}" if m in scores else "n/a" for m in methods))
+    out.print(table)
+    out.print(f"results {evaluation['results']}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,15 @@ def wfdb_samples_root(shared_data: Path) -> Path:
 # for the other kind stops the current one first. Engine tests live in one module per
 # kind, so a session starts each kind once.
 
+ENGINE_FIXTURES = {"vllm_engine", "vllm_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for an engine is an ``engine`` test, whichever module it is in."""
+    for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)
+
 
 class _EngineSlot:
     def __init__(self) -> None:

@@ -21,9 +21,9 @@ import pytest
 from kmerl.features import FeatureStore, build_feature_store, entities_from_labels, label_vocabulary
 from kmerl.ingest import IngestConfig, ingest_source
 from kmerl.model.config import EncoderConfig, MaskingConfig, ObjectiveConfig, OptimConfig, TrainConfig
-from kmerl.model.text import MiniLmEncoder
+from kmerl.signals import SignalStore
 from kmerl.sources import ChallengeSource, PtbXlSource
-from kmerl.store import SignalStore
+from kmerl.text_encoder import MiniLmEncoder
 
 TEXT_ENCODER = MiniLmEncoder()  # loaded on first use, shared by every test module
 

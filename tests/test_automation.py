@@ -14,14 +14,14 @@ from dagster import (
     instance_for_test,
 )
 
-from assets.extraction import REPORT_KNOWLEDGE
-from assets.ingest import ECG_SIGNALS
+from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
 from kmerl.config import KmerlConfig
 from kmerl.extraction import ExtractionConfig
 from kmerl.ingest import IngestConfig
 from kmerl.preprocess import PreprocessConfig
 from kmerl.sources import WfdbFolderSource
-from pipeline.definitions import PER_SOURCE_JOB, build_definitions
+from pipeline.defs import build_definitions
+from pipeline.defs.jobs import PER_SOURCE_JOB
 from tests.archives import copy_record
 
 

@@ -33,9 +33,9 @@ def test_bad_rows_are_rejected_or_flagged_and_every_row_is_accounted_for(tmp_pat
     path.write_text(
         "ecg_id,report,scp_codes,strat_fold,validated_by_human\n"
         "1,sinusrhythmus,\"{'SR': 0.0}\",3,True\n"
-        "1,a second row with the same id,\"{}\",3,True\n"
-        ",a row without an id,\"{}\",8,False\n"
-        "2,sinus rhythm,\"{not a dict\",9,False\n"
+        '1,a second row with the same id,"{}",3,True\n'
+        ',a row without an id,"{}",8,False\n'
+        '2,sinus rhythm,"{not a dict",9,False\n'
         "3,,,8,\n"
     )
     rows = read_corpus(PtbXlReports(name="bad", path=path))
@@ -74,7 +74,9 @@ def test_plain_tables_in_csv_and_parquet_with_any_label_format(tmp_path: Path) -
         ("id,text\n1,a\n", {"kind": "report_table", "split_column": "fold"}, "split column 'fold' not found"),
     ],
 )
-def test_a_file_that_cannot_be_a_corpus_is_an_error_naming_it(tmp_path: Path, content: str, corpus, message: str) -> None:
+def test_a_file_that_cannot_be_a_corpus_is_an_error_naming_it(
+    tmp_path: Path, content: str, corpus, message: str
+) -> None:
     path = tmp_path / "corpus.csv"
     path.write_text(content)
     config = (PtbXlReports if corpus.pop("kind") == "ptbxl_reports" else ReportTable)(name="c", path=path, **corpus)

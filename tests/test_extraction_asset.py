@@ -7,14 +7,15 @@ import duckdb
 import polars as pl
 from dagster import DagsterInstance
 
-from assets.extraction import REPORT_KNOWLEDGE
-from assets.ingest import ECG_SIGNALS
+from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
+from assets.shared.metadata import metadata_values
 from kmerl.config import KmerlConfig
-from kmerl.extraction import ExtractionConfig, KnowledgeStore
+from kmerl.extraction import ExtractionConfig, KnowledgeStore, ServerConfig
 from kmerl.ingest import IngestConfig
-from kmerl.sources import PtbXlSource
-from pipeline.definitions import PER_SOURCE_JOB, build_definitions, defs
-from pipeline.metadata import metadata_values
+from kmerl.sources import PtbXlSource, WfdbFolderSource
+from pipeline.definitions import defs
+from pipeline.defs import build_definitions
+from pipeline.defs.jobs import PER_SOURCE_JOB
 
 
 def test_report_knowledge_is_defined_per_source_downstream_of_ecg_signals() -> None:
@@ -72,3 +73,35 @@ def test_the_in_process_engine_starts_only_when_a_report_needs_it(tmp_path: Path
     with open_backend(ExtractionConfig(backend="vllm"), tmp_path) as backend:
         assert not backend.started and backend.stats.requests == 0
     assert not any(tmp_path.iterdir())  # not even the embedded model was converted
+
+
+def test_a_run_may_override_what_the_prompt_version_does_not_hash_and_nothing_else(
+    tmp_path: Path, wfdb_samples_root: Path
+) -> None:
+    """One extraction config is both report_knowledge's code version and what its run uses."""
+    config = KmerlConfig(
+        home=tmp_path,
+        sources=[WfdbFolderSource(name="samples", root=wfdb_samples_root)],
+        ingest=IngestConfig(workers=1),
+        extraction=ExtractionConfig(backend="lexicon"),
+    )
+    job = build_definitions(config).resolve_job_def(PER_SOURCE_JOB)
+
+    def run_with(extraction: ExtractionConfig):
+        settings = {"settings": extraction.model_dump_json(), "home": str(tmp_path)}
+        return job.execute_in_process(
+            partition_key="samples",
+            instance=instance,
+            raise_on_error=False,
+            run_config={"resources": {"extractor": {"config": settings}}},
+        )
+
+    with DagsterInstance.ephemeral() as instance:
+        elsewhere = config.extraction.model_copy(update={"server": ServerConfig(url="http://elsewhere:8000/v1")})
+        assert run_with(elsewhere).success
+        refused = run_with(config.extraction.model_copy(update={"backend": "vllm"}))
+    assert not refused.success
+    (failure,) = refused.get_step_failure_events()
+    assert failure.step_key == "report_knowledge"
+    message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+    assert "prompt version" in message and "reload the code location" in message

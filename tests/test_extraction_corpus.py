@@ -78,8 +78,12 @@ def test_the_gap_report_counts_development_records_only_and_is_an_audit_view(tmp
     pl.DataFrame(
         {
             "id": ["1", "2", "3", "4"],
-            "text": ["sinusrhythmus. fruchtbarer zipfel", "sinusrhythmus. fruchtbarer zipfel", "fruchtbarer zipfel",
-                     "geheimer wert"],  # fmt: skip
+            "text": [
+                "sinusrhythmus. fruchtbarer zipfel",
+                "sinusrhythmus. fruchtbarer zipfel",
+                "fruchtbarer zipfel",
+                "geheimer wert",
+            ],
             "labels": ["SR;LVH", "SR", "LVH", "AFIB"],
             "split": ["development", "development", "development", "validation"],
         }

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 from dagster import DagsterInstance, evaluate_automation_conditions, instance_for_test
 
-from assets.extraction import REPORT_KNOWLEDGE
-from assets.ingest import ECG_SIGNALS
+from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
+from assets.shared.metadata import metadata_values
 from kmerl.config import KmerlConfig
 from kmerl.extraction import (
     DEFAULT_PROMPT,
@@ -27,8 +27,8 @@ from kmerl.extraction.embedded_model import EMBEDDED_MODEL_ID
 from kmerl.extraction.openai_server import OpenAIServerBackend
 from kmerl.ingest import IngestConfig
 from kmerl.sources import WfdbFolderSource
-from pipeline.definitions import EXTRACT_JOB, PER_SOURCE_JOB, build_definitions
-from pipeline.metadata import metadata_values
+from pipeline.defs import build_definitions
+from pipeline.defs.jobs import EXTRACT_JOB, PER_SOURCE_JOB
 from tests.extraction_support import bad_inputs, distinct_reports
 
 VOCABULARY = load_vocabulary()

@@ -21,13 +21,13 @@ from kmerl.extraction import (
     KnowledgeStore,
     LexiconExtractor,
     LlmExtractor,
-    open_audit,
-    paired_difference,
-    score_extraction,
     extract_reports,
     load_prompt,
     load_vocabulary,
+    open_audit,
+    paired_difference,
     quality_markdown,
+    score_extraction,
 )
 from kmerl.extraction.config import ServerConfig
 from kmerl.extraction.generation import Generation, GenerationRequest, GenerationStats
@@ -293,8 +293,9 @@ def test_audit_views_the_version_diff_and_agreement_only_on_records_a_version_co
     store.write_records("ptbxl", records.select("record_id", "report_key", "labels"))
     with open_audit(store) as db:
         views = {row[0] for row in db.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
-        assert {"reports", "mentions", "quarantine", "report_knowledge", "record_knowledge", "label_agreement",
-                "agreement_summary", "knowledge_versions", "entities", "llm_decisions", "vocabulary_gaps"} <= views  # fmt: skip
+        expected = {"reports", "mentions", "quarantine", "report_knowledge", "record_knowledge", "entities"}
+        expected |= {"label_agreement", "agreement_summary", "knowledge_versions", "llm_decisions", "vocabulary_gaps"}
+        assert expected <= views
         assert db.execute("SELECT count(*) FROM knowledge_versions").fetchall() == [(2,)]
         assert db.execute(
             f"SELECT count(*) FROM reports WHERE knowledge_version = '{full.knowledge_version}'"
@@ -315,8 +316,12 @@ def test_audit_views_the_version_diff_and_agreement_only_on_records_a_version_co
         covered = records.filter(pl.col("report_key").is_in(capped.report_keys)).height
         assert summary[capped.knowledge_version][0] == covered < 500  # charged only for what it extracted
         # the same micro figures as the quality report
-        quality = score_extraction("x", full.knowledge_version, records, store.entities(full.knowledge_version), VOCABULARY)
-        assert (precision, recall) == pytest.approx((quality.summary["micro_precision"], quality.summary["micro_recall"]))
+        quality = score_extraction(
+            "x", full.knowledge_version, records, store.entities(full.knowledge_version), VOCABULARY
+        )
+        assert (precision, recall) == pytest.approx(
+            (quality.summary["micro_precision"], quality.summary["micro_recall"])
+        )
         diff = db.sql(f"SELECT * FROM diff_versions('{full.knowledge_version}', '{capped.knowledge_version}')").pl()
         assert set(diff["change"]) == {"lost"}  # keeping one mention per report only loses entities
         assert diff.height > 0

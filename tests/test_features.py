@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from kmerl.features import FeatureStore, Vocabulary, build_feature_store, load_manifest
+from kmerl.features import FeatureStore, TargetEntities, build_feature_store
 from kmerl.features.dataset import FeatureDataset, whole_batch
 from kmerl.features.layout import FeatureLayout
-from kmerl.store import SignalStore
+from kmerl.signals import SignalStore
 from tests.model_fixtures import TEXT_ENCODER
 
 
@@ -41,8 +41,8 @@ def test_rows_carry_the_signal_report_embedding_and_entities(
     database = pl.read_csv(ptbxl_root / "ptbxl_database.csv").filter(pl.col("ecg_id") == 8)
     scp_codes = set(ast.literal_eval(database["scp_codes"][0]))  # the file stores a Python dict literal
     entity_ids = vocabulary["entity_id"].to_list()
-    asserted = {entity_ids[i] for i in np.flatnonzero(rows["entities"][0])}
-    assert asserted == {f"scp:{code}" for code in scp_codes}
+    positive = {entity_ids[i] for i in np.flatnonzero(rows["entities"][0])}
+    assert positive == {f"scp:{code}" for code in scp_codes}
 
 
 def test_every_record_is_accounted_for(feature_store: FeatureStore, signal_store: SignalStore) -> None:
@@ -51,7 +51,7 @@ def test_every_record_is_accounted_for(feature_store: FeatureStore, signal_store
     ids = pl.concat([feature_store.split(s).metadata(["record_id"]) for s in ("train", "val", "test")])["record_id"]
     assert ids.is_unique().all() and set(ids) == set(signal_store.record_ids)
     mentions = manifest.mentions
-    assert mentions.mentions_in == mentions.asserted + mentions.not_asserted + mentions.quarantined
+    assert mentions.mentions_in == mentions.positive + mentions.not_positive + mentions.quarantined
     # PTB-XL folds: 9 is validation, 10 test
     folds = signal_store.metadata(["record_id", "fold"]).collect().filter(pl.col("fold") == 10)["record_id"]
     assert set(folds) <= set(feature_store.split("test").metadata(["record_id"])["record_id"])
@@ -83,7 +83,7 @@ def test_unusable_mentions_are_quarantined_and_the_rest_kept(
         detail.startswith(rid or "<no record id>")
         for rid, detail in zip(quarantine["record_id"], quarantine["detail"], strict=True)
     )
-    assert manifest.mentions.not_asserted == 1 and manifest.mentions.quarantined == 4
+    assert manifest.mentions.not_positive == 1 and manifest.mentions.quarantined == 4
     assert sum(manifest.rows.values()) == len(signal_store)  # bad mentions never cost a record
 
 
@@ -100,9 +100,9 @@ def test_rebuild_reuses_chunks_and_a_change_rewrites_only_its_chunk(
     changed = record_entities.filter(pl.col("record_id") != "cinc2021/E00001")
     second = build_feature_store(signal_store, changed, vocabulary, root, TEXT_ENCODER)
     assert second.version != first.version
-    assert len(set(c.key for c in second.chunks) - set(c.key for c in first.chunks)) == 1
+    assert len({c.key for c in second.chunks} - {c.key for c in first.chunks}) == 1
     # the earlier version stays readable, CURRENT points at the new one
-    assert load_manifest(FeatureLayout(root), first.version) == first
+    assert FeatureLayout(root).versions.load(first.version) == first
     assert FeatureStore.open(root).version == second.version
 
 
@@ -171,9 +171,9 @@ def test_entity_table_matches_the_vocabulary(feature_store: FeatureStore, vocabu
 
 def test_broken_vocabulary_and_entity_tables_are_refused(tmp_path: Path, signal_store: SignalStore) -> None:
     with pytest.raises(ValueError, match="repeat"):
-        Vocabulary.from_frame(pl.DataFrame({"entity_id": ["a", "a"], "name": ["x", "y"]}))
+        TargetEntities.from_frame(pl.DataFrame({"entity_id": ["a", "a"], "name": ["x", "y"]}))
     with pytest.raises(ValueError, match="lacks columns"):
-        Vocabulary.from_frame(pl.DataFrame({"entity_id": ["a"]}))
+        TargetEntities.from_frame(pl.DataFrame({"entity_id": ["a"]}))
     vocabulary = pl.DataFrame({"entity_id": ["a"], "name": ["sinus rhythm"]})
     with pytest.raises(ValueError, match="status"):
         build_feature_store(

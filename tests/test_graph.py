@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, instance_for_test
 
+from assets.shared.metadata import metadata_values
 from kmerl.config import KmerlConfig
 from kmerl.extraction import ExtractionConfig
 from kmerl.ingest import IngestConfig
 from kmerl.model.config import EvaluationConfig, ModelConfig, TrainConfig
 from kmerl.sources import ChallengeSource, PtbXlSource
-from pipeline.definitions import COMPARE_JOB, PER_SOURCE_JOB, TRAIN_JOB, build_definitions
-from pipeline.metadata import metadata_values
+from pipeline.defs import build_definitions
+from pipeline.defs.jobs import COMPARE_JOB, PER_SOURCE_JOB, TRAIN_JOB
+
+pytestmark = pytest.mark.slow  # trains the default encoder, then four variants
 
 
 def _metadata(result, node: str) -> dict[str, object]:  # type: ignore[no-untyped-def]

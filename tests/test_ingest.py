@@ -13,8 +13,8 @@ import pytest
 from kmerl.ingest import IngestConfig, ingest_source
 from kmerl.leads import LEAD_INDEX
 from kmerl.preprocess import PreprocessConfig
+from kmerl.signals import SignalStore, SourceLayout
 from kmerl.sources import ChallengeSource, PtbXlSource, WfdbFolderSource
-from kmerl.store import SignalStore, SourceLayout, load_manifest
 from tests.archives import copy_record, read_ptbxl_rows, write_ptbxl_subset, write_record
 from tests.processes import wait_for_group_exit
 
@@ -22,7 +22,7 @@ PTBXL_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V
 
 
 def _quarantine(store_root: Path, source: str) -> dict[str, tuple[str, str]]:
-    manifest = load_manifest(SourceLayout(store_root, source))
+    manifest = SourceLayout(store_root, source).versions.load()
     rows = {}
     for shard in manifest.shards:
         for row in pq.read_table(SourceLayout(store_root, source).quarantine_file(shard.key)).to_pylist():
@@ -66,7 +66,7 @@ def test_rerun_reuses_every_shard_and_the_version(tmp_path: Path, ptbxl_root: Pa
 
     changed = ingest_source(source, tmp_path, config.model_copy(update={"preprocess": PreprocessConfig(target_fs=500)}))
     assert changed.version != first.version
-    assert load_manifest(layout, first.version).version == first.version  # the earlier version stays readable
+    assert layout.versions.load(first.version).version == first.version  # the earlier version stays readable
 
 
 @pytest.fixture
@@ -171,7 +171,8 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Path)
         from kmerl.sources import WfdbFolderSource
         if __name__ == "__main__":
             config = IngestConfig(workers=2, records_per_shard=5, preprocess=PreprocessConfig(target_fs=250))
-            ingest_source(WfdbFolderSource(name="px", root=Path({str(ptbxl_root / "records500")!r})), Path({str(store)!r}), config)
+            source = WfdbFolderSource(name="px", root=Path({str(ptbxl_root / "records500")!r}))
+            ingest_source(source, Path({str(store)!r}), config)
         """
     )
     (tmp_path / "run.py").write_text(script)
@@ -184,7 +185,7 @@ def test_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Path)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     wait_for_group_exit(process.pid)
-    assert not layout.current_pointer.exists()  # nothing was published
+    assert layout.versions.current() is None  # nothing was published
     survivors = {p: p.stat().st_mtime_ns for p in layout.signals.glob("*.parquet")}
 
     config = IngestConfig(workers=1, records_per_shard=5, preprocess=PreprocessConfig(target_fs=250))

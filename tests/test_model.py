@@ -14,6 +14,7 @@ from kmerl.model.masking import drop_leads, mask_segments, patch_validity
 from kmerl.model.network import KmerlModel
 
 SMALL = EncoderConfig(width=32, depth=2, heads=4, embed_dim=24)
+SHAPE = SMALL.input_shape(fs=100, samples=1000)  # the fixtures' feature store: 10 s at 100 Hz
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,13 @@ def test_every_lead_subset_gives_finite_outputs_of_the_right_shape(
     batch: dict[str, torch.Tensor], subset: str, tokenizer: str
 ) -> None:
     torch.manual_seed(0)
-    encoder = EcgEncoder(SMALL.model_copy(update={"tokenizer": tokenizer})).eval()
+    encoder = EcgEncoder(SMALL.model_copy(update={"tokenizer": tokenizer}), SHAPE).eval()
     mask = torch.tensor(lead_mask(LEAD_SUBSETS[subset])).expand(8, -1)
     with torch.no_grad():
         output = encoder(batch["signal"], mask)
     assert output.features.shape == (8, 32) and output.embedding.shape == (8, 24)
     assert torch.isfinite(output.features).all() and torch.isfinite(output.embedding).all()
-    patches = SMALL.patches
+    patches = SHAPE.patches
     expected_tokens = len(LEAD_SUBSETS[subset]) * patches if tokenizer == "per_lead" else patches
     assert output.tokens.shape[1] == expected_tokens and not output.padding.any()
 
@@ -46,7 +47,7 @@ def test_absent_leads_do_not_change_the_output_whatever_they_hold(
     batch: dict[str, torch.Tensor], tokenizer: str
 ) -> None:
     torch.manual_seed(0)
-    encoder = EcgEncoder(SMALL.model_copy(update={"tokenizer": tokenizer})).eval()
+    encoder = EcgEncoder(SMALL.model_copy(update={"tokenizer": tokenizer}), SHAPE).eval()
     mask = torch.tensor(lead_mask(LEAD_SUBSETS["limb3"])).expand(8, -1).clone()
     mask[0, 1] = False  # one sample sees lead I and III only: padding inside the batch
     signal = batch["signal"].clone()
@@ -72,13 +73,23 @@ def test_nan_padding_and_partly_missing_patches_are_not_tokens(batch: dict[str, 
     signal = batch["signal"].clone()
     signal[0, :, 950:] = float("nan")  # a record shorter than the window: 5 patches of padding
     signal[1, 2, 3] = float("nan")  # one bad sample spoils one patch of one lead
-    encoder = EcgEncoder(SMALL).eval()
+    encoder = EcgEncoder(SMALL, SHAPE).eval()
     mask = torch.ones(8, 12, dtype=torch.bool)
     with torch.no_grad():
         output = encoder(signal, mask)
     counts = (~output.padding).sum(dim=1)
     assert counts[0] == 12 * 95 and counts[1] == 12 * 100 - 1 and counts[2] == 12 * 100
     assert torch.isfinite(output.embedding).all()
+
+
+def test_patches_follow_the_sampling_rate_and_must_tile_the_record() -> None:
+    assert SMALL.input_shape(fs=100, samples=1000).patch_size == 10
+    assert SMALL.input_shape(fs=500, samples=5000).patch_size == 50
+    assert SMALL.input_shape(fs=360, samples=3600).patches == 100
+    with pytest.raises(ValueError, match=r"patch_seconds = 0.03 is 7.5 samples at 250 Hz"):
+        SMALL.model_copy(update={"patch_seconds": 0.03}).input_shape(fs=250, samples=2500)
+    with pytest.raises(ValueError, match=r"2505 samples .*ingest.preprocess.window_seconds"):
+        SMALL.input_shape(fs=250, samples=2505)
 
 
 def test_dynamic_lead_masking_keeps_at_least_one_present_lead() -> None:
@@ -118,9 +129,9 @@ def test_segment_masking_hides_a_quarter_of_each_lead_independently() -> None:
 def test_the_encoder_uses_only_kept_patches(batch: dict[str, torch.Tensor]) -> None:
     torch.manual_seed(3)
     mask = torch.ones(8, 12, dtype=torch.bool)
-    keep = mask_segments(patch_validity(batch["signal"], mask, SMALL.patch_size), 0.25)
+    keep = mask_segments(patch_validity(batch["signal"], mask, SHAPE.patch_size), 0.25)
     with torch.no_grad():
-        output = EcgEncoder(SMALL).eval()(batch["signal"], mask, keep)
+        output = EcgEncoder(SMALL, SHAPE).eval()(batch["signal"], mask, keep)
     assert ((~output.padding).sum(dim=1) == 12 * 75).all()
 
 
@@ -129,7 +140,9 @@ def test_query_logits_do_not_depend_on_the_other_queries(
 ) -> None:
     torch.manual_seed(4)
     entities = torch.from_numpy(feature_store.entities().embeddings.copy())
-    model = KmerlModel(TrainConfig(encoder=SMALL, objective=ObjectiveConfig(query_heads=4)), 384, entities).eval()
+    model = KmerlModel(
+        TrainConfig(encoder=SMALL, objective=ObjectiveConfig(query_heads=4)), SHAPE, 384, entities
+    ).eval()
     with torch.no_grad():
         output = model.encode_ecg(batch["signal"], batch["lead_mask"])
         together = model.query_logits(output, entities[:10])
@@ -163,7 +176,7 @@ def test_both_losses_fall_when_overfitting_one_batch(
         masking=MaskingConfig(lead_masking=False, segment_ratio=0.0),
         objective=ObjectiveConfig(query_heads=4),
     )
-    model = KmerlModel(config, 384, entities).train()
+    model = KmerlModel(config, SHAPE, 384, entities).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     limb = batch | {"lead_mask": torch.tensor(lead_mask(LEAD_SUBSETS["limb3"])).expand(8, -1)}  # fewer tokens: fast
     first = model(limb)
@@ -181,7 +194,7 @@ def test_training_forward_applies_the_masks_and_eval_does_not(
     feature_store: FeatureStore, batch: dict[str, torch.Tensor]
 ) -> None:
     entities = torch.from_numpy(feature_store.entities().embeddings.copy())
-    model = KmerlModel(TrainConfig(encoder=SMALL, objective=ObjectiveConfig(query_heads=4)), 384, entities)
+    model = KmerlModel(TrainConfig(encoder=SMALL, objective=ObjectiveConfig(query_heads=4)), SHAPE, 384, entities)
     seen: list[int] = []
     model.encoder.transformer.register_forward_hook(lambda _m, args, _o: seen.append(args[0].shape[1]))
     torch.manual_seed(7)

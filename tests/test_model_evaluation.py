@@ -11,11 +11,12 @@ from sklearn.preprocessing import StandardScaler
 from kmerl.features import FeatureStore
 from kmerl.leads import LEAD_SUBSETS
 from kmerl.model.config import EvaluationConfig
-from kmerl.model.evaluation import challenge_task, evaluate, macro_auroc, ptbxl_superclass_task, read_evaluation
+from kmerl.model.evaluation import challenge_task, evaluate_encoder, macro_auroc, ptbxl_superclass_task, read_evaluation
 from kmerl.model.evaluation.metrics import auroc, auroc_rows
 from kmerl.model.evaluation.probe import label_subset, probe_scores
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
-from kmerl.model.train import read_metrics, train
+from kmerl.model.runs import read_metrics
+from kmerl.model.train import train
 from tests.model_fixtures import TEXT_ENCODER, tiny_config
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -99,6 +100,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, feature_store_root: Path) 
     return out
 
 
+@pytest.mark.slow
 def test_evaluation_covers_every_task_subset_and_method(
     trained: Path, feature_store: FeatureStore, shared_data: Path, tmp_path: Path
 ) -> None:
@@ -107,7 +109,7 @@ def test_evaluation_covers_every_task_subset_and_method(
         challenge_task(shared_data / "cinc2021"),
     ]
     config = EvaluationConfig(bootstrap=200)
-    evaluation = evaluate(trained / "model.pt", feature_store, tasks, TEXT_ENCODER, config, out_dir=tmp_path)
+    evaluation = evaluate_encoder(trained / "model.pt", feature_store, tasks, TEXT_ENCODER, config, out_dir=tmp_path)
     results = evaluation.results
     methods = {"zero_shot_text", "zero_shot_query", "probe_1%", "probe_10%", "probe_100%"}
     for task in ("ptbxl_superclass", "cinc2021_snomed"):
@@ -144,7 +146,7 @@ def test_a_model_without_knowledge_has_no_query_scores(
     config = tiny_config(epochs=1, objective={"knowledge_weight": 0.0, "query_heads": 2})
     train(config, feature_store_root, tmp_path / "run")
     task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
-    evaluation = evaluate(
+    evaluation = evaluate_encoder(
         tmp_path / "run" / "model.pt", feature_store, [task], TEXT_ENCODER,
         EvaluationConfig(bootstrap=0, lead_subsets=("II",), probe_fractions=(1.0,)), model_name="no_knowledge",
     )  # fmt: skip
@@ -152,6 +154,7 @@ def test_a_model_without_knowledge_has_no_query_scores(
     assert set(evaluation.results["model"]) == {"no_knowledge"}
 
 
+@pytest.mark.slow
 def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, shared_data: Path, tmp_path: Path) -> None:
     from kmerl.model.experiments import VARIANTS, compare
 

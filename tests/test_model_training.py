@@ -1,3 +1,4 @@
+import itertools
 import json
 import os
 import subprocess
@@ -9,7 +10,8 @@ import torch
 
 from kmerl.features import FeatureStore
 from kmerl.model.checkpoint import epoch_checkpoints, load_model, load_state
-from kmerl.model.train import read_metrics, train, warmup_cosine
+from kmerl.model.runs import read_metrics
+from kmerl.model.train import train, warmup_cosine
 from tests.model_fixtures import tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,7 +21,7 @@ class _Killed(Exception):
     pass
 
 
-def _kill_at(step: int):  # noqa: ANN202
+def _kill_at(step: int):
     def on_metrics(metrics: dict[str, object]) -> None:
         if metrics["event"] == "step" and metrics["step"] == step:
             raise _Killed
@@ -54,6 +56,7 @@ def test_training_writes_checkpoints_metrics_and_a_loadable_model(
     assert not model.training and model.entity_embeddings.shape[0] == feature_store.manifest.n_entities
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_uninterrupted_weights(
     uninterrupted: Path, feature_store_root: Path, tmp_path: Path
 ) -> None:
@@ -68,6 +71,15 @@ def test_a_killed_run_resumes_to_the_uninterrupted_weights(
     assert all(torch.equal(resumed[name], reference[name]) for name in reference)
     # the interrupted epoch's metrics were replaced, not duplicated
     assert [m["step"] for m in read_metrics(tmp_path) if m["event"] == "step"] == list(range(1, 16))
+
+
+def test_an_encoder_whose_patches_do_not_tile_the_records_is_refused_naming_the_settings(
+    feature_store_root: Path, tmp_path: Path
+) -> None:
+    config = tiny_config(encoder={"width": 16, "depth": 1, "heads": 2, "embed_dim": 16, "patch_seconds": 0.03})
+    with pytest.raises(ValueError, match=r"1000 samples .* patches of 3 samples .*encoder.patch_seconds = 0.03"):
+        train(config, feature_store_root, tmp_path)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
 def test_a_run_directory_refuses_another_configuration(uninterrupted: Path, feature_store_root: Path) -> None:
@@ -86,10 +98,11 @@ def test_gradient_accumulation_and_bf16_autocast(feature_store_root: Path, tmp_p
 def test_warmup_then_cosine_schedule() -> None:
     factors = [warmup_cosine(step, total=100, warmup=10, floor=0.1) for step in range(100)]
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
     assert factors[-1] == pytest.approx(0.1, abs=1e-3)
 
 
+@pytest.mark.slow
 def test_ddp_with_two_gloo_processes_reports_from_rank_zero_only(feature_store_root: Path, tmp_path: Path) -> None:
     config = tiny_config(epochs=2, batch_size=8)
     (tmp_path / "config.json").write_text(config.model_dump_json())
@@ -101,15 +114,16 @@ def test_ddp_with_two_gloo_processes_reports_from_rank_zero_only(feature_store_r
     env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    printed = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    (result,) = [json.loads(line) for line in done.stdout.splitlines()]  # the result, printed by rank 0 only
+    metrics = read_metrics(tmp_path / "run")
     per_epoch = 95 // (8 * 2)  # each process takes its share of every epoch
-    assert [m["epoch"] for m in printed if m["event"] == "epoch"] == [1, 2]  # once, not once per rank
-    assert [m["step"] for m in printed if m["event"] == "step"] == list(range(1, 2 * per_epoch + 1))
-    assert printed[-1]["event"] == "done" and printed[-1]["steps"] == 2 * per_epoch
-    assert read_metrics(tmp_path / "run") == printed[:-1]
+    assert [m["epoch"] for m in metrics if m["event"] == "epoch"] == [1, 2]  # once, not once per rank
+    assert [m["step"] for m in metrics if m["event"] == "step"] == list(range(1, 2 * per_epoch + 1))
+    assert result["steps"] == 2 * per_epoch and result["model_path"] == str(tmp_path / "run" / "model.pt")
     load_model(tmp_path / "run" / "model.pt")
 
 
+@pytest.mark.slow
 def test_the_command_reports_through_dagster_pipes(feature_store_root: Path, tmp_path: Path) -> None:
     from dagster import AssetExecutionContext, PipesSubprocessClient, asset, materialize
 
@@ -117,7 +131,7 @@ def test_the_command_reports_through_dagster_pipes(feature_store_root: Path, tmp
     messages: list[object] = []
 
     @asset
-    def encoder(context: AssetExecutionContext, pipes: PipesSubprocessClient):  # noqa: ANN202
+    def encoder(context: AssetExecutionContext, pipes: PipesSubprocessClient):
         command = [
             sys.executable, "-m", "kmerl.model.train", "--features", str(feature_store_root),
             "--out", str(tmp_path / "run"), "--config", str(tmp_path / "config.json"), "--pipes",

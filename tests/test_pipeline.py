@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from dagster import DagsterInstance
 
 from kmerl.config import KmerlConfig
-from pipeline.definitions import INGEST_JOB, build_definitions, defs
+from pipeline.definitions import defs
+from pipeline.defs import build_definitions
+from pipeline.defs.jobs import INGEST_JOB
 from tests.processes import env_with_venv, wait_for_group_exit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +44,7 @@ def test_ecg_signals_materializes_with_metadata_checks_and_a_stable_data_version
         assert versions[0] == versions[1] == metadata["store_version"].value
 
 
+@pytest.mark.slow
 def test_main_job_ingests_every_sample_record(tmp_path: Path) -> None:
     """The README's main command on the embedded defaults; the lexicon stands in for
     the LLM here only to keep the suite fast (the engine paths have their own tests)."""
@@ -57,10 +61,11 @@ def test_main_job_ingests_every_sample_record(tmp_path: Path) -> None:
     assert (tmp_path / "dagster").is_dir() and (tmp_path / "store" / "ecg_signals" / "ptbxl" / "CURRENT").exists()
 
 
+@pytest.mark.slow
 def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl_root: Path) -> None:
     """SIGKILL a `dagster asset materialize` midway, run it again: a complete store,
     no duplicate records, finished shards reused, no partial file left or listed."""
-    from kmerl.store import SignalStore, SourceLayout
+    from kmerl.signals import SignalStore, SourceLayout
 
     (tmp_path / "kmerl.toml").write_text(
         f'home = "{tmp_path / "home"}"\n\n[[sources]]\nkind = "wfdb_folder"\nname = "px"\n'
@@ -92,7 +97,7 @@ def test_killed_materialization_reruns_to_a_complete_store(tmp_path: Path, ptbxl
     assert process.wait() == -signal.SIGKILL, "the materialization finished before it could be killed"
     wait_for_group_exit(process.pid)
     survivors = {p: p.stat().st_mtime_ns for p in layout.signals.glob("*.parquet")}
-    assert not layout.current_pointer.exists()
+    assert layout.versions.current() is None
 
     done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -26,7 +26,13 @@ from kmerl.extraction.extractor import (
 from kmerl.extraction.factory import describe_extractor, open_backend, open_extractor
 from kmerl.extraction.llm import LlmExtractor
 from kmerl.extraction.prompts import DEFAULT_PROMPT, PROMPTS_DIR, Prompt, load_prompt
-from kmerl.extraction.quality import BootstrapConfig, QualityReport, paired_difference, quality_markdown, score_extraction
+from kmerl.extraction.quality import (
+    BootstrapConfig,
+    QualityReport,
+    paired_difference,
+    quality_markdown,
+    score_extraction,
+)
 from kmerl.extraction.reports import source_reports
 from kmerl.extraction.runner import ExtractionRun, extract_reports
 from kmerl.extraction.schema import SCHEMA_VERSION, KnowledgeSchema, Mention, ReportKnowledge
@@ -39,6 +45,7 @@ __all__ = [
     "EMBEDDED_MODEL",
     "PROMPTS_DIR",
     "SCHEMA_VERSION",
+    "BootstrapConfig",
     "EngineConfig",
     "ExtractedReport",
     "ExtractionConfig",
@@ -60,18 +67,17 @@ __all__ = [
     "Vocabulary",
     "VocabularyError",
     "build_audit_database",
-    "open_audit",
     "describe_extractor",
-    "score_extraction",
-    "paired_difference",
-    "BootstrapConfig",
     "extract_reports",
     "load_prompt",
     "load_vocabulary",
     "normalise_report",
+    "open_audit",
     "open_backend",
     "open_extractor",
+    "paired_difference",
     "quality_markdown",
     "report_key",
+    "score_extraction",
     "source_reports",
 ]

@@ -35,9 +35,7 @@ class Assessment:
         return bool(self.reports)
 
     def report(self, split: str, knowledge_version: str) -> QualityReport | None:
-        return next(
-            (r for r in self.reports if r.split == split and r.knowledge_version == knowledge_version), None
-        )
+        return next((r for r in self.reports if r.split == split and r.knowledge_version == knowledge_version), None)
 
 
 def assess(
@@ -70,7 +68,8 @@ def assess(
         lexicon = LexiconExtractor(vocabulary, max_mentions)
         baseline = extract_reports(labelled["report"].to_list(), lexicon, store, vocabulary)
         versions.insert(0, ("lexicon", baseline.knowledge_version))
-    reports, differences = [], []
+    reports: list[QualityReport] = []
+    differences: list[dict[str, object]] = []
     for split, frame in _splits(labelled):
         scored = []
         for label, version in versions:

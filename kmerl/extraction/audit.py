@@ -68,11 +68,14 @@ _RECORD_VIEWS = {
                        JOIN entity_credits cr ON cr.entity_id = l.entity_id),
              extracted AS (SELECT DISTINCT c.knowledge_version, c.record_id, c.source, cr.credited AS entity_id
                            FROM covered c JOIN records rec USING (record_id)
-                           JOIN entities e ON e.knowledge_version = c.knowledge_version AND e.report_key = rec.report_key
+                           JOIN entities e
+                             ON e.knowledge_version = c.knowledge_version AND e.report_key = rec.report_key
                            JOIN entity_credits cr ON cr.entity_id = e.entity_id
                            WHERE e.status IN {ASSERTED_SQL})
         SELECT knowledge_version, source, record_id, entity_id,
-               CASE WHEN x.entity_id IS NULL THEN 'missed' WHEN t.entity_id IS NULL THEN 'extra' ELSE 'agree' END AS agreement
+               CASE WHEN x.entity_id IS NULL THEN 'missed'
+                    WHEN t.entity_id IS NULL THEN 'extra'
+                    ELSE 'agree' END AS agreement
         FROM truth t FULL OUTER JOIN extracted x USING (knowledge_version, source, record_id, entity_id)
         WHERE (record_id, entity_id) IN (SELECT (record_id, entity_id) FROM scored)""",
     "agreement_summary": """
@@ -102,7 +105,9 @@ _DIFF_MACRO = """
          both_done AS (SELECT report_key FROM reports WHERE knowledge_version = version_a
                        INTERSECT SELECT report_key FROM reports WHERE knowledge_version = version_b)
     SELECT report_key, entity_id, a.status AS status_a, b.status AS status_b,
-           CASE WHEN a.status IS NULL THEN 'gained' WHEN b.status IS NULL THEN 'lost' ELSE 'status_changed' END AS change
+           CASE WHEN a.status IS NULL THEN 'gained'
+                WHEN b.status IS NULL THEN 'lost'
+                ELSE 'status_changed' END AS change
     FROM a FULL OUTER JOIN b USING (report_key, entity_id)
     WHERE report_key IN (SELECT report_key FROM both_done) AND a.status IS DISTINCT FROM b.status
     ORDER BY report_key, entity_id"""
@@ -159,7 +164,7 @@ def _create_views(connection: duckdb.DuckDBPyConnection, store: KnowledgeStore) 
         for name in ("reports", "mentions", "quarantine", "records", "rejected", "vocabulary", "provenance")
         if glob.glob(store.glob(name))
     }
-    reader = {name: "read_parquet" for name in present} | {"provenance": "read_json_auto"}
+    reader = dict.fromkeys(present, "read_parquet") | {"provenance": "read_json_auto"}
     for name in sorted(present):
         view = "knowledge_versions" if name == "provenance" else name
         connection.execute(

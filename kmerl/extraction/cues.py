@@ -82,10 +82,27 @@ _CUES: dict[Cue, tuple[str, ...]] = {
 }  # fmt: skip
 # Words that join findings into one list: a cue before the list reaches all of it.
 COORDINATORS = frozenset(
-    "or and oder und bzw beziehungsweise sowie eller och samt resp respektive with mit med plus".split()
+    [
+        "or",
+        "and",
+        "oder",
+        "und",
+        "bzw",
+        "beziehungsweise",
+        "sowie",
+        "eller",
+        "och",
+        "samt",
+        "resp",
+        "respektive",
+        "with",
+        "mit",
+        "med",
+        "plus",
+    ]
 )
 # Words between a finding and the cue that follows it ("... is possible", "... ist möglich").
-_LINKING = frozenset("is are be ist sind wird werden ar kan".split())
+_LINKING = frozenset(["is", "are", "be", "ist", "sind", "wird", "werden", "ar", "kan"])
 _BEFORE_WINDOW = 6  # words: "no definite ecg evidence of" + finding
 _AFTER_REACH = 3  # words between a finding and a cue after it
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kmerl.extraction.config import EMBEDDED_MODEL
+from kmerl.home import HomeLayout
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def resolve_model(model: str, home: Path) -> ResolvedModel:
 def embedded_model_folder(home: Path) -> Path:
     """The converted folder under ``home``, converting the GGUF on first use."""
     _check_package()
-    folder = home / "models" / f"smollm2-135m-instruct-{_PACKAGE_VERSION}"
+    folder = HomeLayout(home).models / f"smollm2-135m-instruct-{_PACKAGE_VERSION}"
     if not (folder / "config.json").exists():
         _convert(_gguf_file(), folder)
     return folder

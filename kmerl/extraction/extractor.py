@@ -8,8 +8,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from kmerl.extraction.generation import GenerationStats
 from kmerl.extraction.gaps import unmatched_statements
+from kmerl.extraction.generation import GenerationStats
 from kmerl.extraction.lexicon import Lexicon, knowledge_from_reading
 from kmerl.extraction.schema import EMPTY_KNOWLEDGE, SCHEMA_VERSION, KnowledgeSchema, ReportKnowledge
 from kmerl.extraction.text import PreparedReport
@@ -44,6 +44,8 @@ class Provenance(BaseModel):
 
 
 Decider = Literal["lexicon", "llm", "both"]
+LEXICON_DECIDED: Decider = "lexicon"
+LLM_DECIDED: Decider = "llm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +119,7 @@ class LexiconExtractor:
             report,
             knowledge,
             mention_flags(knowledge, report.text),
-            ("lexicon",) * len(knowledge.mentions),
+            (LEXICON_DECIDED,) * len(knowledge.mentions),
             (*report.notes, *notes),
             unmatched=unmatched_statements(reading),
         )

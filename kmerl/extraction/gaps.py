@@ -82,7 +82,8 @@ SELECT p.knowledge_version, p.split, p.statement, p.reports, p.records,
        coalesce((SELECT list(l.code || ' ' || l.missed ORDER BY l.missed DESC, l.code)[:{_TOP_LABELS}] FROM per_label l
                  WHERE l.knowledge_version = p.knowledge_version AND l.split IS NOT DISTINCT FROM p.split
                    AND l.statement = p.statement AND l.missed > 0), []) AS missed_labels,
-       coalesce((SELECT list(l.code || ' ' || l.records ORDER BY l.records DESC, l.code)[:{_TOP_LABELS}] FROM per_label l
+       coalesce((SELECT list(l.code || ' ' || l.records ORDER BY l.records DESC, l.code)[:{_TOP_LABELS}]
+                 FROM per_label l
                  WHERE l.knowledge_version = p.knowledge_version AND l.split IS NOT DISTINCT FROM p.split
                    AND l.statement = p.statement), []) AS labels
 FROM per_statement p

@@ -31,14 +31,17 @@ _LEADS_AFTER = re.compile(
 )
 _LEAD_NAMES = {name.lower(): name for name in STANDARD_LEADS}
 # Function words a statement may hold besides its findings; on their own they are no gap.
-_FILLER = frozenset(
-    "the a an of in on at to is are be was were this that these there by for as from seen noted also leads lead"
-    " der die das des dem den ein eine einer eines im am bei von vom zu zum zur nach als ist sind auch ableitung"
-    " ableitungen ablt i pa av en ett som vid till ar har fran over avl"
-    " due consistent finding findings cause evident exclude otherwise minor throughout widespread significance"
-    " uncertain increased risk developing compared previous previously tracing now more less marked slightly"
-    " slight mild moderate diskret diskrete leicht leichte deutlich deutliche".split()
-) | COORDINATORS
+_FILLER = (
+    frozenset(
+        "the a an of in on at to is are be was were this that these there by for as from seen noted also leads lead"
+        " der die das des dem den ein eine einer eines im am bei von vom zu zum zur nach als ist sind auch ableitung"
+        " ableitungen ablt i pa av en ett som vid till ar har fran over avl"
+        " due consistent finding findings cause evident exclude otherwise minor throughout widespread significance"
+        " uncertain increased risk developing compared previous previously tracing now more less marked slightly"
+        " slight mild moderate diskret diskrete leicht leichte deutlich deutliche".split()
+    )
+    | COORDINATORS
+)
 _MIN_GAP_WORD = 3  # a gap holds at least one word this long ("t abnorm" yes, "in" no)
 
 _LANGUAGE_MARKERS: dict[str, frozenset[str]] = {
@@ -157,7 +160,9 @@ class Lexicon:
                 languages.extend(written)
         return languages
 
-    def _finding(self, folded: FoldedText, tokens: Sequence[Token], match: Match[str], status: Status) -> tuple[Finding, int]:
+    def _finding(
+        self, folded: FoldedText, tokens: Sequence[Token], match: Match[str], status: Status
+    ) -> tuple[Finding, int]:
         """The finding, and how many tokens after it list its leads."""
         first, last = tokens[match.first], tokens[match.last - 1]
         statement_end = next(
@@ -165,7 +170,9 @@ class Lexicon:
         )
         after = folded.folded[last.end : statement_end]
         leads, lead_chars = leads_after(after)
-        lead_tokens = sum(1 for t in tokens[match.last :] if t.statement == last.statement and t.end <= last.end + lead_chars)
+        lead_tokens = sum(
+            1 for t in tokens[match.last :] if t.statement == last.statement and t.end <= last.end + lead_chars
+        )
         start, end = folded.original_span(first.start, last.end)
         finding = Finding(
             entity_id=match.value,
@@ -241,7 +248,10 @@ def detect_language(text: str, term_languages: Sequence[str] = ()) -> ReportLang
     terms found (``term_languages``): "atrial fibrillation. low limb lead voltage." has
     no English function word, but its terms are English."""
     words = _WORD.findall(fold(text).folded.replace("el-axel", "el_axel"))
-    hits = {lang: sum(w in markers for w in words) + term_languages.count(lang) for lang, markers in _LANGUAGE_MARKERS.items()}
+    hits = {
+        lang: sum(w in markers for w in words) + term_languages.count(lang)
+        for lang, markers in _LANGUAGE_MARKERS.items()
+    }
     total = sum(hits.values())
     if total == 0:
         return "unknown"

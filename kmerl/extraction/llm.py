@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kmerl.extraction.config import ExtractionConfig
-from kmerl.extraction.extractor import ExtractedReport, Provenance, QuarantinedReport, ReportOutcome, empty_report
+from kmerl.extraction.extractor import (
+    LLM_DECIDED,
+    ExtractedReport,
+    Provenance,
+    QuarantinedReport,
+    ReportOutcome,
+    empty_report,
+)
 from kmerl.extraction.generation import GenerationBackend, GenerationRequest, GenerationStats
 from kmerl.extraction.lexicon import Lexicon
 from kmerl.extraction.prompts import Prompt
@@ -112,7 +119,7 @@ class LlmExtractor:
             report,
             knowledge,
             flags,
-            ("llm",) * len(knowledge.mentions),
+            (LLM_DECIDED,) * len(knowledge.mentions),
             (*report.notes, *notes, *dropped),
             _raw(items, answers),
             attempts,

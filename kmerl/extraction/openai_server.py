@@ -128,7 +128,9 @@ class VllmServer:
             "--max-model-len", str(engine.max_model_len),
             "--generation-config", "vllm",
             "--structured-outputs-config",
-            json.dumps({"backend": engine.structured_outputs_backend, "disable_any_whitespace": engine.disable_any_whitespace}),
+            json.dumps(
+                {"backend": engine.structured_outputs_backend, "disable_any_whitespace": engine.disable_any_whitespace}
+            ),
             "--enforce-eager" if engine.enforce_eager else "--no-enforce-eager",
             "--enable-prefix-caching" if engine.enable_prefix_caching else "--no-enable-prefix-caching",
         ]  # fmt: skip

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
+from upath import UPath
 
 from kmerl.atomic import atomic_write, write_text_atomic
 from kmerl.extraction.schema import ASSERTED
@@ -48,7 +49,7 @@ class QualityReport:
     groups: pl.DataFrame  # grouping, group, records, micro_precision, micro_recall, micro_f1, micro_f1_low/high
     per_record: pl.DataFrame  # record_id, tp, predicted, support: what intervals and paired differences resample
 
-    def write(self, folder: Path, stem: str) -> tuple[Path, Path]:
+    def write(self, folder: UPath | Path, stem: str) -> tuple[UPath | Path, UPath | Path]:
         """``<stem>.parquet`` (per entity) and ``<stem>.md`` (summary, groups, entities)."""
         parquet, markdown = folder / f"{stem}.parquet", folder / f"{stem}.md"
         frame = self.per_entity.with_columns(
@@ -170,7 +171,12 @@ def quality_markdown(reports: Sequence[QualityReport], top: int = 25) -> str:
         tables = [(r, r.groups.filter(pl.col("grouping") == grouping)) for r in reports]
         if not any(t.height for _, t in tables):
             continue
-        lines += ["", f"| {grouping} | " + " | ".join(f"{r.name}, {r.split}: records, micro F1 [95% CI]" for r, _ in tables) + " |"]
+        lines += [
+            "",
+            f"| {grouping} | "
+            + " | ".join(f"{r.name}, {r.split}: records, micro F1 [95% CI]" for r, _ in tables)
+            + " |",
+        ]
         lines.append("|---|" + "---|" * len(tables))
         for group in sorted({g for _, t in tables for g in t["group"].to_list()}):
             cells = []
@@ -215,10 +221,14 @@ def _groups(per_record: pl.DataFrame, bootstrap: BootstrapConfig) -> pl.DataFram
     for grouping in GROUPINGS:
         if grouping not in per_record.columns:
             continue
-        for (group,), frame in per_record.filter(pl.col(grouping).is_not_null()).group_by(grouping, maintain_order=True):
+        for (group,), frame in per_record.filter(pl.col(grouping).is_not_null()).group_by(
+            grouping, maintain_order=True
+        ):
             rows.append({"grouping": grouping, "group": str(group), **_micro(frame, bootstrap)})
-    schema = {"grouping": pl.String, "group": pl.String, "records": pl.Int64, "micro_precision": pl.Float64,
-              "micro_recall": pl.Float64, "micro_f1": pl.Float64, "micro_f1_low": pl.Float64, "micro_f1_high": pl.Float64}  # fmt: skip
+    schema = {"grouping": pl.String, "group": pl.String, "records": pl.Int64}
+    schema |= dict.fromkeys(
+        ("micro_precision", "micro_recall", "micro_f1", "micro_f1_low", "micro_f1_high"), pl.Float64
+    )
     return pl.DataFrame(rows, schema=schema).sort("grouping", "group")
 
 

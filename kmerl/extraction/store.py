@@ -9,11 +9,15 @@ version kept.
                                                           quarantine.parquet
     <root>/records/<source>.parquet        record_id -> report_key (+ labels)
     <root>/vocabulary/<version>.parquet    the vocabulary each version used
+    <root>/sources/<source>/versions/<version>.json   what one source's records read: its knowledge
+    <root>/sources/<source>/CURRENT                    version and content hash (kmerl.versioned_store)
 
 A part holds the outcomes of one batch of distinct reports and appears by an
 atomic folder rename, so a killed run leaves no partial part; a re-run finds
 the reports already extracted under the version and sends only the rest. That
-set of finished report keys is the extraction cache.
+set of finished report keys is the extraction cache. Once a source's records are
+linked, :meth:`KnowledgeStore.publish` makes that knowledge the source's current
+one: what the feature store reads.
 """
 
 from __future__ import annotations
@@ -22,19 +26,20 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from upath import UPath
 
 from kmerl.atomic import atomic_directory, atomic_write, remove_stale_directories, write_text_atomic
 from kmerl.extraction.extractor import Provenance, QuarantinedReport, ReportOutcome
 from kmerl.extraction.schema import ReportKnowledge
 from kmerl.extraction.vocabulary import VOCABULARY_FRAME_SCHEMA, Vocabulary
 from kmerl.hashing import stable_hash
-from kmerl.storage import read_parquet, store_path
-from kmerl.store.schema import LABEL_TYPE
+from kmerl.signals.schema import LABEL_TYPE
+from kmerl.storage import StorePath, read_parquet, store_path
+from kmerl.versioned_store import Manifest, VersionedStore
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +125,28 @@ _PART_COMPLETE = "reports.parquet"
 _STATUS_RANK = {"present": 0, "uncertain": 1, "absent": 2}
 
 
+class SourceKnowledge(Manifest):
+    """One source's published knowledge: the version its records read, and a hash of what they read."""
+
+    format: int = 1
+    source: str
+    knowledge_version: str
+    prompt_version: str
+    extractor: str
+    model: str | None
+    records: int
+    content_hash: str  # record -> report links, the entities of those reports, which of them are quarantined
+
+
 class KnowledgeStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: StorePath | str) -> None:
         self.root = store_path(root)
 
     # -- layout --------------------------------------------------------------------------------
-    def version_dir(self, version: str) -> Path:
+    def version_dir(self, version: str) -> UPath:
         return self.root / "versions" / version
 
-    def table_files(self, table: str, version: str | None = None) -> list[Path]:
+    def table_files(self, table: str, version: str | None = None) -> list[UPath]:
         """The Parquet files of one table, of one version or of all of them, in complete parts."""
         parts = (self.root / "versions").glob(f"{version or '*'}/parts/*/{_PART_COMPLETE}")
         return sorted(part.parent / f"{table}.parquet" for part in parts)
@@ -142,7 +160,7 @@ class KnowledgeStore:
             return str(self.root / "versions" / "*" / "provenance.json")
         return str(self.root / "versions" / "*" / "parts" / "*" / f"{table}.parquet")
 
-    def files(self, table: str) -> list[Path]:
+    def files(self, table: str) -> list[UPath]:
         """The Parquet files of a table kept beside the versions: ``records``, ``rejected``, ``vocabulary``."""
         return sorted((self.root / table).glob("*.parquet"))
 
@@ -177,27 +195,68 @@ class KnowledgeStore:
                 )
         return key
 
-    def write_records(self, source: str, records: pl.DataFrame) -> Path:
+    def write_records(self, source: str, records: pl.DataFrame) -> UPath:
         """Which record carries which report (record_id, report_key, labels; split and
         report_kind where known), per source."""
         path = self.root / "records" / f"{source}.parquet"
         missing = [pl.lit(None, pl.String).alias(c) for c in ("split", "report_kind") if c not in records.columns]
-        table = (
-            records.with_columns(*missing, source=pl.lit(source))
-            .select(RECORDS_SCHEMA.names)
-            .to_arrow()
-        )
+        table = records.with_columns(*missing, source=pl.lit(source)).select(RECORDS_SCHEMA.names).to_arrow()
         with atomic_write(path) as handle:
             pq.write_table(table.cast(RECORDS_SCHEMA), handle, compression="zstd")
         return path
 
-    def write_rejected(self, source: str, rejected: pl.DataFrame) -> Path:
+    def write_rejected(self, source: str, rejected: pl.DataFrame) -> UPath:
         """Input rows that could not become a record (row, record_id, reason, detail), per source."""
         path = self.root / "rejected" / f"{source}.parquet"
         table = rejected.with_columns(source=pl.lit(source)).select(REJECTED_SCHEMA.names).to_arrow()
         with atomic_write(path) as handle:
             pq.write_table(table.cast(REJECTED_SCHEMA), handle, compression="zstd")
         return path
+
+    def publish(self, source: str, version: str) -> SourceKnowledge:
+        """Make ``version`` the knowledge of ``source``'s records (as :meth:`write_records` last
+        linked them). The content hash ignores the version itself: a prompt edit that gives the
+        same entities gives the same hash."""
+        links = self.records([source]).select("record_id", "report_key").sort("record_id")
+        keys = set(links.get_column("report_key").to_list())
+        entities = self.entities(version).filter(pl.col("report_key").is_in(keys)).sort("report_key", "entity_id")
+        quarantined = sorted(keys & set(self.table("quarantine", version).get_column("report_key").to_list()))
+        content = stable_hash(links.rows(), entities.rows(), quarantined)
+        provenance = self.provenance(version)
+        manifest = SourceKnowledge(
+            version=stable_hash(source, version, content),
+            created_at=datetime.now(UTC),
+            source=source,
+            knowledge_version=version,
+            prompt_version=provenance.prompt_version,
+            extractor=provenance.extractor,
+            model=provenance.model,
+            records=links.height,
+            content_hash=content,
+        )
+        self.source_versions(source).publish(manifest)
+        return manifest
+
+    def source_versions(self, source: str) -> VersionedStore[SourceKnowledge]:
+        return VersionedStore(self.root / "sources" / source, SourceKnowledge)
+
+    def current(self, source: str) -> SourceKnowledge:
+        """What ``source``'s records currently read."""
+        try:
+            return self.source_versions(source).load()
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"no knowledge is published for source {source!r} under {self.root}: extract its reports first"
+            ) from None
+
+    def record_entities(self, sources: Iterable[str]) -> pl.DataFrame:
+        """``record_id, entity_id, status`` of every record of ``sources``, each under its current knowledge."""
+        frames = [
+            self.records([source]).join(self.entities(self.current(source).knowledge_version), on="report_key")
+            for source in sources
+        ]
+        schema = {"record_id": pl.String, "entity_id": pl.String, "status": pl.String}
+        return pl.concat([frame.select(*schema) for frame in frames]) if frames else pl.DataFrame(schema=schema)
 
     def remove_stale_staging(self) -> int:
         return sum(remove_stale_directories(v / "staging") for v in (self.root / "versions").glob("*"))
@@ -261,7 +320,7 @@ class KnowledgeStore:
         return {key: ReportKnowledge.model_validate_json(raw) for key, raw in reports.iter_rows()}
 
 
-def _read_frames(files: list[Path]) -> pl.DataFrame:
+def _read_frames(files: list[UPath]) -> pl.DataFrame:
     """Parquet files through pyarrow, so fsspec URLs work as local paths do."""
     return pl.from_arrow(pa.concat_tables([read_parquet(f) for f in files], promote_options="default"))  # type: ignore[return-value]
 

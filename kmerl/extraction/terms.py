@@ -81,7 +81,7 @@ def tokenize(folded: FoldedText) -> list[Token]:
         match = matches[index]
         start, end, word = match.start(), match.end(), match.group(0)
         following = matches[index + 1] if index + 1 < len(matches) else None
-        if len(word) == 1 and following and len(following.group(0)) == 1 and text[end:following.start()] == "-":
+        if len(word) == 1 and following and len(following.group(0)) == 1 and text[end : following.start()] == "-":
             word, end, index = word + following.group(0), following.end(), index + 1  # "a-v" -> "av"
         statement = bisect.bisect_right(boundaries, start)
         dotted = text[end : end + 1] == "." and len(word) >= _MIN_ABBREVIATION and not word.isdigit()

@@ -115,7 +115,13 @@ def fold(text: str) -> FoldedText:
                 ends.append(index)
             gap_start = None
         for folded_char in _fold_char(char):
-            if folded_char == "e" and chars and chars[-1] in _DIGRAPH_HEADS and ends[-1] == index and _letter_at(text, index + 1):
+            if (
+                folded_char == "e"
+                and chars
+                and chars[-1] in _DIGRAPH_HEADS
+                and ends[-1] == index
+                and _letter_at(text, index + 1)
+            ):
                 ends[-1] = index + 1  # "ae" -> "a": the digraph's letters share one folded character
                 continue
             chars.append(folded_char)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kmerl.extraction.config import EngineConfig
 from kmerl.extraction.generation import Generation, GenerationRequest, GenerationStats
+from kmerl.home import HomeLayout
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def engine_environment(engine: EngineConfig, home: Path) -> dict[str, str]:
     return {
         "VLLM_CPU_KVCACHE_SPACE": f"{engine.kv_cache_gib:g}",
         "VLLM_CPU_OMP_THREADS_BIND": engine.cpu_threads_bind,
-        "VLLM_CACHE_ROOT": str(home / "cache" / "vllm"),
+        "VLLM_CACHE_ROOT": str(HomeLayout(home).vllm_cache),
         "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
         "VLLM_NO_USAGE_STATS": os.environ.get("VLLM_NO_USAGE_STATS", "1"),
     }

@@ -163,19 +163,21 @@ class Vocabulary(BaseModel):
         return pl.DataFrame(rows, schema=VOCABULARY_FRAME_SCHEMA)
 
 
-VOCABULARY_FRAME_SCHEMA = {
-    "entity_id": pl.String,
-    "name": pl.String,
-    "category": pl.String,
-    "broader": pl.String,
-    "scp_codes": pl.List(pl.String),
-    "snomed_codes": pl.List(pl.String),
-    "abbreviations": pl.List(pl.String),
-    "synonyms": pl.List(pl.String),
-    "synonyms_en": pl.List(pl.String),
-    "synonyms_de": pl.List(pl.String),
-    "synonyms_sv": pl.List(pl.String),
-}
+VOCABULARY_FRAME_SCHEMA = pl.Schema(
+    {
+        "entity_id": pl.String,
+        "name": pl.String,
+        "category": pl.String,
+        "broader": pl.String,
+        "scp_codes": pl.List(pl.String),
+        "snomed_codes": pl.List(pl.String),
+        "abbreviations": pl.List(pl.String),
+        "synonyms": pl.List(pl.String),
+        "synonyms_en": pl.List(pl.String),
+        "synonyms_de": pl.List(pl.String),
+        "synonyms_sv": pl.List(pl.String),
+    }
+)
 
 
 def _no_repeats(values: list[str], what: str) -> None:

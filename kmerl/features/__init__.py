@@ -4,9 +4,9 @@ The PyTorch view is in :mod:`kmerl.features.dataset` (importing torch only where
 
 from kmerl.features.builder import build_feature_store
 from kmerl.features.config import FeatureConfig
-from kmerl.features.knowledge import Vocabulary, entities_from_labels, label_vocabulary
-from kmerl.features.manifest import FeatureManifest, load_manifest
+from kmerl.features.manifest import FeatureManifest
 from kmerl.features.reader import EntityTable, FeatureSplit, FeatureStore
+from kmerl.features.targets import TargetEntities, entities_from_labels, label_vocabulary
 
 __all__ = [
     "EntityTable",
@@ -14,9 +14,8 @@ __all__ = [
     "FeatureManifest",
     "FeatureSplit",
     "FeatureStore",
-    "Vocabulary",
+    "TargetEntities",
     "build_feature_store",
     "entities_from_labels",
     "label_vocabulary",
-    "load_manifest",
 ]

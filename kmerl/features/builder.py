@@ -12,7 +12,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -21,14 +20,15 @@ import pyarrow.parquet as pq
 
 from kmerl.atomic import atomic_write, remove_stale_temp_files, write_text_atomic
 from kmerl.features.config import FeatureConfig
-from kmerl.features.knowledge import RecordKnowledge, Vocabulary, prepare_knowledge
 from kmerl.features.layout import FeatureLayout
-from kmerl.features.manifest import ChunkEntry, FeatureManifest, MentionCounts, new_manifest, publish
+from kmerl.features.manifest import ChunkEntry, FeatureManifest, MentionCounts, new_manifest
 from kmerl.features.schema import QUARANTINE_SCHEMA, SPLITS, STAGE_FEATURES, entities_schema, rows_schema
+from kmerl.features.targets import RecordKnowledge, TargetEntities, prepare_knowledge
 from kmerl.hashing import stable_hash
-from kmerl.ingest.progress import ProgressCallback, ProgressTracker
-from kmerl.model.text import TextEncoder
-from kmerl.store import SignalStore
+from kmerl.progress import ProgressCallback, ProgressTracker
+from kmerl.signals import SignalStore
+from kmerl.storage import StorePath
+from kmerl.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def build_feature_store(
     signal_store: SignalStore,
     record_entities: pl.DataFrame,
     vocabulary: pl.DataFrame,
-    out_dir: Path,
+    out_dir: StorePath | str,
     text_encoder: TextEncoder,
     config: FeatureConfig | None = None,
     on_progress: ProgressCallback | None = None,
@@ -63,24 +63,24 @@ def build_feature_store(
     for folder in (layout.chunks, layout.entities, layout.quarantine, *(layout.rows_dir(s) for s in SPLITS)):
         remove_stale_temp_files(folder)
     signal_format = _signal_format(signal_store)
-    vocab = Vocabulary.from_frame(vocabulary)
-    knowledge = prepare_knowledge(record_entities, vocab, signal_store.index.get_column("record_id"))
-    entities_key = _write_entities(layout, vocab, text_encoder)
+    targets = TargetEntities.from_frame(vocabulary)
+    knowledge = prepare_knowledge(record_entities, targets, signal_store.index.get_column("record_id"))
+    entities_key = _write_entities(layout, targets, text_encoder)
     mentions_key = _write_mention_quarantine(layout, knowledge)
-    chunk_identity = (config.code_version, text_encoder.name, vocab.key, asdict(signal_format))
+    chunk_identity = (config.code_version, text_encoder.name, targets.key, asdict(signal_format))
 
     tracker = ProgressTracker(len(signal_store), on_progress, config.progress_interval_s)
     chunks: list[ChunkEntry] = []
     reused = 0
     for positions, metadata in _store_shards(signal_store):
-        rows = metadata.join(knowledge.asserted, on="record_id", how="left", maintain_order="left")
+        rows = metadata.join(knowledge.positives, on="record_id", how="left", maintain_order="left")
         key = stable_hash(chunk_identity, rows.drop("lead_mask").rows())
         if layout.chunk_file(key).exists():
             chunks.append(ChunkEntry.model_validate_json(layout.chunk_file(key).read_text()))
             reused += 1
         else:
             chunks.append(
-                _write_chunk(layout, key, positions, rows, signal_store, text_encoder, vocab, signal_format, config)
+                _write_chunk(layout, key, positions, rows, signal_store, text_encoder, targets, signal_format, config)
             )
         tracker.advance(len(positions))
     tracker.finish()
@@ -94,20 +94,20 @@ def build_feature_store(
         samples=signal_format.samples,
         signal_dtype=signal_format.dtype,
         signal_store_versions={m.source: m.version for m in signal_store.manifests},
-        vocabulary_key=vocab.key,
+        vocabulary_key=targets.key,
         entities_key=entities_key,
-        n_entities=len(vocab),
+        n_entities=len(targets),
         mentions=MentionCounts(
             mentions_in=knowledge.mentions_in,
-            asserted=knowledge.mentions_in - knowledge.not_asserted - knowledge.quarantine.height,
-            not_asserted=knowledge.not_asserted,
+            positive=knowledge.mentions_in - knowledge.not_positive - knowledge.quarantine.height,
+            not_positive=knowledge.not_positive,
             quarantined=knowledge.quarantine.height,
             quarantine_reasons=dict(mention_reasons.most_common()),
         ),
         mentions_quarantine_key=mentions_key,
         chunks=tuple(chunks),
     )
-    publish(layout, manifest)
+    layout.versions.publish(manifest)
     log.info(
         "feature store version %s: %d records in, rows %s, %d quarantined; %d of %d chunks reused",
         manifest.version, manifest.records_in, manifest.rows, manifest.quarantined, reused, len(chunks),
@@ -157,7 +157,7 @@ def _write_chunk(
     rows: pl.DataFrame,
     store: SignalStore,
     text_encoder: TextEncoder,
-    vocab: Vocabulary,
+    targets: TargetEntities,
     signal_format: _SignalFormat,
     config: FeatureConfig,
 ) -> ChunkEntry:
@@ -172,12 +172,12 @@ def _write_chunk(
     reports = rows.get_column("report").fill_null("").str.strip_chars()
     has_report = (reports.str.len_chars() > 0).to_numpy()
     embeddings = _embed_unique(reports.to_list(), has_report, text_encoder)
-    entities = np.zeros((rows.height, len(vocab)), dtype=np.uint8)
+    entities = np.zeros((rows.height, len(targets)), dtype=np.uint8)
     for row, indices in enumerate(rows.get_column("entity_indices").to_list()):
         entities[row, indices or []] = 1
     signals = np.stack([store.signal(int(p)) for p in positions]) if len(positions) else None
 
-    schema = rows_schema(signal_format.dtype, signal_format.samples, signal_format.fs, text_encoder.dim, len(vocab))
+    schema = rows_schema(signal_format.dtype, signal_format.samples, signal_format.fs, text_encoder.dim, len(targets))
     written: dict[str, int] = {}
     split_of = rows.get_column("split").to_numpy()
     for split in SPLITS:
@@ -187,8 +187,14 @@ def _write_chunk(
         table = _rows_table(schema, rows[selected], reports.to_numpy()[selected], has_report[selected],
                             embeddings[selected], entities[selected], signals[selected])  # type: ignore[index]  # fmt: skip
         with atomic_write(layout.rows_file(split, key)) as handle:
-            pq.write_table(table, handle, compression="zstd", row_group_size=config.row_group_rows,
-                           use_byte_stream_split=["signal", "report_embedding"], write_statistics=["record_id", "source"])  # fmt: skip
+            pq.write_table(
+                table,
+                handle,
+                compression="zstd",
+                row_group_size=config.row_group_rows,
+                use_byte_stream_split=["signal", "report_embedding"],
+                write_statistics=["record_id", "source"],
+            )
         written[split] = len(selected)
     _write_quarantine(layout.quarantine_file(key), quarantine)
     entry = ChunkEntry(
@@ -246,7 +252,7 @@ def _rows_table(
         "report": pa.array([text or None for text in reports.tolist()], pa.string()),
         "labels": rows.get_column("labels").to_arrow().cast(schema.field("labels").type),
         "has_report": pa.array(has_report, pa.bool_()),
-        "lead_mask": _fixed(np.stack(rows.get_column("lead_mask").to_numpy()).astype(bool), schema, "lead_mask"),
+        "lead_mask": _fixed(np.stack(list(rows.get_column("lead_mask").to_numpy())).astype(bool), schema, "lead_mask"),
         "report_embedding": _fixed(embeddings, schema, "report_embedding"),
         "entities": _fixed(entities, schema, "entities"),
     }
@@ -265,17 +271,17 @@ def _fixed(values: np.ndarray, schema: pa.Schema, name: str) -> pa.FixedSizeList
     return pa.FixedSizeListArray.from_arrays(flat, field_type.list_size)
 
 
-def _write_entities(layout: FeatureLayout, vocab: Vocabulary, text_encoder: TextEncoder) -> str:
+def _write_entities(layout: FeatureLayout, targets: TargetEntities, text_encoder: TextEncoder) -> str:
     """Embed the entity names once per (vocabulary, text encoder)."""
-    key = stable_hash(vocab.key, text_encoder.name)
+    key = stable_hash(targets.key, text_encoder.name)
     path = layout.entities_file(key)
     if not path.exists():
         schema = entities_schema(text_encoder.dim)
-        embeddings = text_encoder.encode(list(vocab.names))
+        embeddings = text_encoder.encode(list(targets.names))
         table = pa.Table.from_arrays(
             [
-                pa.array(vocab.entity_ids, pa.string()),
-                pa.array(vocab.names, pa.string()),
+                pa.array(targets.entity_ids, pa.string()),
+                pa.array(targets.names, pa.string()),
                 _fixed(embeddings, schema, "embedding"),
             ],
             schema=schema,
@@ -292,7 +298,7 @@ def _write_mention_quarantine(layout: FeatureLayout, knowledge: RecordKnowledge)
     return key
 
 
-def _write_quarantine(path: Path, rows: pl.DataFrame) -> None:
+def _write_quarantine(path: StorePath, rows: pl.DataFrame) -> None:
     table = pa.Table.from_pylist(rows.to_dicts(), schema=QUARANTINE_SCHEMA)
     with atomic_write(path) as handle:
         pq.write_table(table, handle, compression="zstd")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -43,6 +44,6 @@ class FeatureDataset(Dataset[Batch]):
         }
 
 
-def whole_batch(batch: Batch) -> Batch:
-    """The DataLoader's collate step: ``__getitems__`` already returns a collated batch."""
-    return batch
+def whole_batch(batch: Any) -> Batch:
+    """The DataLoader's collate step: what it is handed is ``__getitems__``' result, already a batch."""
+    return cast(Batch, batch)

@@ -1,4 +1,4 @@
-"""Feature store versions: a manifest per version and an atomically switched pointer."""
+"""What a feature store version holds: its chunks, their counts, and what built them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kmerl.atomic import write_text_atomic
-from kmerl.features.layout import FeatureLayout
 from kmerl.hashing import stable_hash
+from kmerl.versioned_store import Manifest
 
 
 class ChunkEntry(BaseModel):
@@ -25,26 +24,22 @@ class ChunkEntry(BaseModel):
 
 
 class MentionCounts(BaseModel):
-    """Accounting of the extracted (record, entity) rows: in == asserted + not_asserted + quarantined."""
+    """Accounting of the extracted (record, entity) rows: in == positive + not_positive + quarantined."""
 
     model_config = ConfigDict(frozen=True)
 
     mentions_in: int
-    asserted: int
-    not_asserted: int
+    positive: int  # status present
+    not_positive: int  # status absent or uncertain
     quarantined: int
     quarantine_reasons: dict[str, int] = Field(default_factory=dict)
 
 
-class FeatureManifest(BaseModel):
+class FeatureManifest(Manifest):
     """Everything needed to read one version of the feature store, and its provenance."""
 
-    model_config = ConfigDict(frozen=True)
-
     format: int = 1
-    version: str
     code_version: str
-    created_at: datetime
     text_encoder: str
     text_dim: int
     fs: int
@@ -91,20 +86,3 @@ def new_manifest(**fields: object) -> FeatureManifest:
     draft = FeatureManifest.model_validate(fields | {"version": "", "created_at": datetime.now(UTC)})
     identity = draft.model_dump(mode="json", exclude={"version", "created_at", "signal_store_versions"})
     return draft.model_copy(update={"version": stable_hash(identity)})
-
-
-def publish(layout: FeatureLayout, manifest: FeatureManifest) -> None:
-    """Write the manifest (once per version) and switch CURRENT to it."""
-    path = layout.manifest_file(manifest.version)
-    if not path.exists():
-        write_text_atomic(path, manifest.model_dump_json(indent=2))
-    write_text_atomic(layout.current_pointer, manifest.version + "\n")
-
-
-def load_manifest(layout: FeatureLayout, version: str | None = None) -> FeatureManifest:
-    """The given version of the feature store, or the current one."""
-    if version is None:
-        if not layout.current_pointer.exists():
-            raise FileNotFoundError(f"no feature store under {layout.root}")
-        version = layout.current_pointer.read_text().strip()
-    return FeatureManifest.model_validate_json(layout.manifest_file(version).read_text())

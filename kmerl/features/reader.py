@@ -9,16 +9,16 @@ the same files serve every DataLoader worker and every DDP process.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
+from upath import UPath
 
 from kmerl.features.layout import FeatureLayout
-from kmerl.features.manifest import FeatureManifest, load_manifest
+from kmerl.features.manifest import FeatureManifest
 from kmerl.features.schema import DENSE_COLUMNS
 from kmerl.npy_cache import dense, mapped
-from kmerl.storage import parquet_file, read_parquet
+from kmerl.storage import StorePath, parquet_file, read_parquet
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ class FeatureSplit:
             setattr(self, name, value)
 
     @property
-    def files(self) -> list[Path]:
+    def files(self) -> list[UPath]:
         return [self.layout.rows_file(self.split, key) for key in self._keys]
 
     def rows(self, positions: np.ndarray, columns: tuple[str, ...] = DENSE_COLUMNS) -> dict[str, np.ndarray]:
@@ -84,7 +84,7 @@ class FeatureSplit:
         wanted = columns or ["record_id", "source", "split", "report", "labels", "has_report"]
         if not self._keys:
             return pl.DataFrame(schema=dict.fromkeys(wanted, pl.String))
-        return pl.concat([pl.from_arrow(read_parquet(path, columns=wanted)) for path in self.files])  # type: ignore[misc]
+        return pl.concat([pl.DataFrame(read_parquet(path, columns=wanted)) for path in self.files])
 
     def warm(self) -> None:
         """Build every memory-mapped copy now instead of on first access."""
@@ -109,9 +109,9 @@ class FeatureStore:
         self._splits: dict[str, FeatureSplit] = {}
 
     @classmethod
-    def open(cls, root: Path, version: str | None = None) -> FeatureStore:
+    def open(cls, root: StorePath | str, version: str | None = None) -> FeatureStore:
         layout = FeatureLayout(root)
-        return cls(layout, load_manifest(layout, version))
+        return cls(layout, layout.versions.load(version))
 
     @property
     def version(self) -> str:
@@ -133,4 +133,4 @@ class FeatureStore:
     def quarantine(self) -> pl.DataFrame:
         """Records and entity mentions of this version that were left out, with the reason."""
         keys = [self.manifest.mentions_quarantine_key, *(c.key for c in self.manifest.chunks)]
-        return pl.concat([pl.from_arrow(read_parquet(self.layout.quarantine_file(key))) for key in keys])  # type: ignore[misc]
+        return pl.concat([pl.DataFrame(read_parquet(self.layout.quarantine_file(key))) for key in keys])

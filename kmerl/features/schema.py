@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from kmerl.leads import STANDARD_LEADS
-from kmerl.store.schema import LABEL_TYPE, QUARANTINE_SCHEMA, signal_type
+from kmerl.signals.schema import LABEL_TYPE, QUARANTINE_SCHEMA, signal_type
 
 STAGE_FEATURES = "features"
 SPLITS: tuple[str, ...] = ("train", "val", "test")

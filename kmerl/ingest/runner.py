@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 from kmerl.atomic import remove_stale_temp_files
 from kmerl.ingest.config import IngestConfig
-from kmerl.ingest.executors import bounded_map, make_executor
-from kmerl.ingest.progress import ProgressCallback, ProgressTracker
 from kmerl.ingest.worker import ShardTask, process_shard
+from kmerl.ingest.worker_pool import bounded_map, make_executor
+from kmerl.progress import ProgressCallback, ProgressTracker
 from kmerl.records import Reason, RecordRef, Rejection
+from kmerl.signals.layout import SourceLayout
+from kmerl.signals.manifest import ShardEntry, SignalManifest, new_manifest
 from kmerl.sources.base import SourceAdapter
-from kmerl.store.layout import SourceLayout
-from kmerl.store.manifest import ShardEntry, StoreManifest, new_manifest, publish
+from kmerl.storage import StorePath
 
 log = logging.getLogger(__name__)
 
 
 def ingest_source(
     source: SourceAdapter,
-    store_root: Path,
+    store_root: StorePath | str,
     config: IngestConfig,
     on_progress: ProgressCallback | None = None,
     partition: str | None = None,
-) -> StoreManifest:
+) -> SignalManifest:
     """Ingest every record of ``source`` (or of one of its slices) into a new version
     of the store named by the partition key.
 
@@ -53,7 +53,7 @@ def ingest_source(
     manifest = new_manifest(
         partition, source.kind, config.code_version, config.preprocess, [entries[i] for i in sorted(entries)]
     )
-    publish(layout, manifest)
+    layout.versions.publish(manifest)
     log.info(
         "%s: version %s: %d records in, %d ingested, %d quarantined; %d of %d shards reused",
         partition, manifest.version, manifest.records_in, manifest.ingested, manifest.quarantined,
@@ -86,7 +86,10 @@ def _shard_tasks(
                 item.record_id, source.name, Reason.DUPLICATE_RECORD_ID, "listed more than once by the source"
             )
         previous_id = item.record_id
-        (rejections if isinstance(item, Rejection) else refs).append(item)
+        if isinstance(item, Rejection):
+            rejections.append(item)
+        else:
+            refs.append(item)
         if len(refs) + len(rejections) == config.records_per_shard:
             yield task(index)
             refs, rejections, index = [], [], index + 1

@@ -11,12 +11,12 @@ from pathlib import Path
 from kmerl.hashing import bytes_hash, stable_hash
 from kmerl.preprocess import PreprocessConfig, plan_window, preprocess_signal
 from kmerl.records import Reason, RecordError, RecordRef, Rejection
+from kmerl.signals.layout import SourceLayout
+from kmerl.signals.manifest import ShardEntry
+from kmerl.signals.schema import STAGE_INGEST
+from kmerl.signals.writer import QuarantineRow, SignalRow, quarantine_table, signal_table, write_shard
 from kmerl.sources.base import SourceAdapter
 from kmerl.storage import parquet_file, read_parquet
-from kmerl.store.layout import SourceLayout
-from kmerl.store.manifest import ShardEntry
-from kmerl.store.schema import STAGE_INGEST
-from kmerl.store.writer import QuarantineRow, SignalRow, quarantine_table, signal_table, write_shard
 from kmerl.wfdb_io import (
     WfdbHeader,
     header_file,

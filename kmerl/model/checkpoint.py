@@ -45,6 +45,7 @@ def model_state(model: KmerlModel, entity_ids: tuple[str, ...], feature_store_ve
     """What evaluation needs to rebuild the model without the training run."""
     return {
         "config": model.config.model_dump(mode="json"),
+        "input": {"fs": model.shape.fs, "samples": model.shape.samples},
         "text_dim": model.text_projection.in_features,
         "entity_ids": list(entity_ids),
         "feature_store_version": feature_store_version,
@@ -55,8 +56,8 @@ def model_state(model: KmerlModel, entity_ids: tuple[str, ...], feature_store_ve
 def load_model(path: Path, device: torch.device | str = "cpu") -> KmerlModel:
     """A trained model from ``model.pt`` or any epoch checkpoint, in eval mode."""
     state = load_state(path, device)
-    model = KmerlModel(
-        TrainConfig.model_validate(state["config"]), state["text_dim"], state["model"]["entity_embeddings"]
-    )
+    config = TrainConfig.model_validate(state["config"])
+    shape = config.encoder.input_shape(**state["input"])
+    model = KmerlModel(config, shape, state["text_dim"], state["model"]["entity_embeddings"])
     model.load_state_dict(state["model"])
     return model.to(device).eval()

@@ -7,6 +7,7 @@ minutes on two cores; :meth:`EncoderConfig.paper` gives MERL's ViT-tiny size
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,7 +17,7 @@ from kmerl.hashing import stable_hash
 from kmerl.leads import LEAD_SUBSETS
 
 # Bump when a code change alters what training produces for the same inputs.
-MODEL_LOGIC_VERSION = "1"
+MODEL_LOGIC_VERSION = "2"
 
 Tokenizer = Literal["per_lead", "joint"]
 Precision = Literal["auto", "fp32", "bf16"]
@@ -34,8 +35,9 @@ class EncoderConfig(_Frozen):
         description="per_lead: one token per lead and patch, absent leads give no tokens (K-MERL); "
         "joint: one token per patch across all 12 leads, absent leads zero-filled (MERL-style baseline).",
     )
-    patch_size: int = Field(10, gt=0, description="Samples per patch: 0.1 s at 100 Hz (use 50 at 500 Hz).")
-    max_samples: int = Field(1000, gt=0, description="Longest input in samples; sets the temporal embedding size.")
+    patch_seconds: float = Field(
+        0.1, gt=0, description="Patch length; in samples it follows from the sampling rate (10 at 100 Hz)."
+    )
     width: int = Field(64, gt=0, description="Token width (paper: 192).")
     depth: int = Field(4, gt=0, description="Transformer layers (paper: 12).")
     heads: int = Field(4, gt=0, description="Attention heads (paper: 3).")
@@ -47,18 +49,43 @@ class EncoderConfig(_Frozen):
     def _check_shapes(self) -> EncoderConfig:
         if self.width % self.heads:
             raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
-        if self.max_samples % self.patch_size:
-            raise ValueError(f"max_samples {self.max_samples} is not a multiple of patch_size {self.patch_size}")
         return self
 
-    @property
-    def patches(self) -> int:
-        return self.max_samples // self.patch_size
+    def input_shape(self, fs: int, samples: int) -> InputShape:
+        """The encoder's input at ``fs`` Hz and ``samples`` per record (the feature store's,
+        i.e. ingest's ``target_fs`` and window): patches must tile the record exactly."""
+        patch = self.patch_seconds * fs
+        if abs(patch - round(patch)) > 1e-6 or round(patch) < 1:
+            raise ValueError(
+                f"model.training.encoder.patch_seconds = {self.patch_seconds:g} is {patch:g} samples at {fs} Hz "
+                "(ingest.preprocess.target_fs): a patch must be a whole number of samples"
+            )
+        patch_size = round(patch)
+        if samples % patch_size:
+            raise ValueError(
+                f"records of {samples} samples ({samples / fs:g} s at {fs} Hz: ingest.preprocess.window_seconds) "
+                f"do not split into patches of {patch_size} samples "
+                f"(model.training.encoder.patch_seconds = {self.patch_seconds:g})"
+            )
+        return InputShape(fs=fs, samples=samples, patch_size=patch_size)
 
     @classmethod
     def paper(cls, **changes: object) -> EncoderConfig:
         """MERL's ViT-tiny: width 192, depth 12, 3 heads, 4x feed-forward."""
         return cls.model_validate({"width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0, "embed_dim": 256} | changes)
+
+
+@dataclass(frozen=True, slots=True)
+class InputShape:
+    """What an encoder is built for: records of ``samples`` at ``fs`` Hz, cut into patches."""
+
+    fs: int
+    samples: int
+    patch_size: int
+
+    @property
+    def patches(self) -> int:
+        return self.samples // self.patch_size
 
 
 class MaskingConfig(_Frozen):

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from kmerl.leads import STANDARD_LEADS
-from kmerl.model.config import EncoderConfig
+from kmerl.model.config import EncoderConfig, InputShape
 from kmerl.model.masking import patch_validity
 
 N_LEADS = len(STANDARD_LEADS)
@@ -45,12 +45,12 @@ def standardise(signal: Tensor, usable: Tensor) -> Tensor:
 class PerLeadTokenizer(nn.Module):
     """One token per (lead, patch): shared patch projection + lead embedding + time embedding."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, shape: InputShape) -> None:
         super().__init__()
-        self.patch_size = config.patch_size
-        self.patch_embed = nn.Linear(config.patch_size, config.width)
+        self.patch_size = shape.patch_size
+        self.patch_embed = nn.Linear(shape.patch_size, config.width)
         self.lead_embed = nn.Parameter(torch.zeros(N_LEADS, config.width))
-        self.time_embed = nn.Parameter(torch.zeros(config.patches, config.width))
+        self.time_embed = nn.Parameter(torch.zeros(shape.patches, config.width))
         nn.init.trunc_normal_(self.lead_embed, std=0.02)
         nn.init.trunc_normal_(self.time_embed, std=0.02)
 
@@ -67,11 +67,11 @@ class PerLeadTokenizer(nn.Module):
 class JointTokenizer(nn.Module):
     """MERL-style: one token per time patch across all 12 leads; what is missing is zero."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, shape: InputShape) -> None:
         super().__init__()
-        self.patch_size = config.patch_size
-        self.patch_embed = nn.Linear(N_LEADS * config.patch_size, config.width)
-        self.time_embed = nn.Parameter(torch.zeros(config.patches, config.width))
+        self.patch_size = shape.patch_size
+        self.patch_embed = nn.Linear(N_LEADS * shape.patch_size, config.width)
+        self.time_embed = nn.Parameter(torch.zeros(shape.patches, config.width))
         nn.init.trunc_normal_(self.time_embed, std=0.02)
 
     def forward(self, values: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
@@ -108,10 +108,12 @@ def _take(items: Tensor, index: Tensor) -> Tensor:
 class EcgEncoder(nn.Module):
     """Any subset of the 12 leads in, token sequence + pooled embedding out."""
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, shape: InputShape) -> None:
         super().__init__()
         self.config = config
-        self.tokenizer = PerLeadTokenizer(config) if config.tokenizer == "per_lead" else JointTokenizer(config)
+        self.shape = shape
+        tokenizer = PerLeadTokenizer if config.tokenizer == "per_lead" else JointTokenizer
+        self.tokenizer = tokenizer(config, shape)
         layer = nn.TransformerEncoderLayer(
             config.width,
             config.heads,
@@ -129,13 +131,14 @@ class EcgEncoder(nn.Module):
         """``signal`` (batch, 12, samples) with NaN where there is no data; ``lead_mask``
         (batch, 12) the leads to use; ``keep`` (batch, 12, patches) an optional further
         restriction (pretraining's segment mask)."""
-        if signal.shape[-1] > self.config.max_samples or signal.shape[-1] % self.config.patch_size:
+        patch_size, samples = self.shape.patch_size, signal.shape[-1]
+        if samples > self.shape.samples or samples % patch_size:
             raise ValueError(
-                f"signal has {signal.shape[-1]} samples; expected a multiple of {self.config.patch_size} "
-                f"up to {self.config.max_samples}"
+                f"signal has {samples} samples; this encoder takes a multiple of {patch_size} "
+                f"up to {self.shape.samples} ({self.shape.fs} Hz)"
             )
-        valid = patch_validity(signal, lead_mask, self.config.patch_size)
-        usable = valid.repeat_interleave(self.config.patch_size, dim=-1)
+        valid = patch_validity(signal, lead_mask, patch_size)
+        usable = valid.repeat_interleave(patch_size, dim=-1)
         values = standardise(signal, usable)
         if keep is not None:
             valid = valid & keep

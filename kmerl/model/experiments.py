@@ -31,13 +31,14 @@ import polars as pl
 from kmerl.atomic import atomic_write, write_text_atomic
 from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
-from kmerl.ingest.progress import ProgressCallback
 from kmerl.model.config import EvaluationConfig, TrainConfig
-from kmerl.model.evaluation import EvalTask, evaluate, read_evaluation, results_markdown
+from kmerl.model.evaluation import EvalTask, evaluate_encoder, read_evaluation, results_markdown
 from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, probe_method
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
-from kmerl.model.text import TextEncoder
 from kmerl.model.train import MetricsCallback, read_metrics, run_key, train
+from kmerl.progress import ProgressCallback
+from kmerl.storage import StorePath
+from kmerl.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class Comparison:
 
 
 def compare(
-    feature_store_dir: Path,
+    feature_store_dir: StorePath | str,
     out_dir: Path,
     tasks: list[EvalTask],
     text_encoder: TextEncoder,
@@ -112,7 +113,7 @@ def compare(
             frames.append(read_evaluation(eval_dir).results)
         else:
             frames.append(
-                evaluate(
+                evaluate_encoder(
                     result.model_path, store, tasks, text_encoder, evaluation, name, eval_dir, on_progress=on_progress
                 ).results
             )
@@ -178,20 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         "--record-entities", type=Path, help="Parquet: record_id, entity_id, status (default: source labels)"
     )
     parser.add_argument("--vocabulary", type=Path, help="Parquet: entity_id, name (with --record-entities)")
-    parser.add_argument("--out", type=Path, help="default: <home>/experiments")
+    parser.add_argument("--out", type=Path, help="default: <home>/experiments (its feature store included)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     from kmerl.config import KmerlConfig
     from kmerl.features import build_feature_store, entities_from_labels, label_vocabulary
     from kmerl.model.evaluation import tasks_for_sources
-    from kmerl.model.text import MiniLmEncoder
+    from kmerl.signals import SignalStore
     from kmerl.sources import ChallengeSource, PtbXlSource
-    from kmerl.store import SignalStore
+    from kmerl.text_encoder import MiniLmEncoder
 
     config = KmerlConfig()
     started = time.perf_counter()
-    store = SignalStore.open(config.signal_store, access="parquet")
+    store = SignalStore.open(config.layout.signal_store, access="parquet")
     if args.record_entities is not None:
         if args.vocabulary is None:
             parser.error("--record-entities needs --vocabulary")
@@ -203,17 +204,18 @@ def main(argv: list[str] | None = None) -> int:
         ptbxl = next((s for s in config.sources if isinstance(s, PtbXlSource)), None)
         challenge = next((s for s in config.sources if isinstance(s, ChallengeSource)), None)
         vocabulary = label_vocabulary(
-            ptbxl.root / "scp_statements.csv" if ptbxl else None,
-            (challenge.dx_mapping_dir or challenge.root) if challenge else None,
+            ptbxl.scp_statements_file if ptbxl else None,
+            challenge.mapping_dir if challenge else None,
         )
         record_entities = entities_from_labels(store.metadata(["record_id", "labels"]).collect(), vocabulary)
     text_encoder = MiniLmEncoder()
-    features_dir = config.home / "features"
+    out_dir = args.out or config.layout.experiments
+    features_dir = out_dir / "feature_store"  # label-derived knowledge: not the pipeline's feature store
     build_feature_store(store, record_entities, vocabulary, features_dir, text_encoder, config.model.features,
                         on_progress=lambda p: log.info("features: %s", p))  # fmt: skip
     features_s = time.perf_counter() - started
     comparison = compare(
-        features_dir, args.out or config.home / "experiments", tasks_for_sources(config.sources), text_encoder,
+        features_dir, out_dir, tasks_for_sources(config.sources), text_encoder,
         config.model.training, config.model.evaluation, args.variants,
         on_metrics=lambda m: log.info("%s", json.dumps(m)) if m["event"] == "epoch" else None,
     )  # fmt: skip

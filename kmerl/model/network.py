@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from kmerl.model.config import TrainConfig
+from kmerl.model.config import InputShape, TrainConfig
 from kmerl.model.encoder import EcgEncoder, EncoderOutput
 from kmerl.model.losses import contrastive_loss, knowledge_loss
 from kmerl.model.masking import drop_leads, mask_segments, patch_validity
@@ -29,10 +29,13 @@ class Losses(NamedTuple):
 
 
 class KmerlModel(nn.Module):
-    def __init__(self, config: TrainConfig, text_dim: int, entity_embeddings: Tensor) -> None:
+    entity_embeddings: Tensor  # a buffer: the vocabulary's name embeddings
+
+    def __init__(self, config: TrainConfig, shape: InputShape, text_dim: int, entity_embeddings: Tensor) -> None:
         super().__init__()
         self.config = config
-        self.encoder = EcgEncoder(config.encoder)
+        self.shape = shape
+        self.encoder = EcgEncoder(config.encoder, shape)
         self.text_projection = nn.Linear(text_dim, config.encoder.embed_dim)
         objective = config.objective
         initial = torch.tensor(math.log(1.0 / objective.temperature))
@@ -58,9 +61,7 @@ class KmerlModel(nn.Module):
             if masking.lead_masking:
                 lead_mask = drop_leads(lead_mask, masking.min_kept_leads)
             if masking.segment_ratio > 0:
-                keep = mask_segments(
-                    patch_validity(signal, lead_mask, self.config.encoder.patch_size), masking.segment_ratio
-                )
+                keep = mask_segments(patch_validity(signal, lead_mask, self.shape.patch_size), masking.segment_ratio)
         output = self.encoder(signal, lead_mask, keep)
         objective = self.config.objective
         zero = output.embedding.new_zeros((), dtype=torch.float32)

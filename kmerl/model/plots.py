@@ -69,9 +69,9 @@ def partial_lead_chart(results: pl.DataFrame, task: str, method: str) -> bytes:
         high = np.array([by_subset[s]["ci_high"] if s in by_subset else np.nan for s in subsets])
         axis.bar(x, value, width, label=model, yerr=np.nan_to_num([value - low, high - value]), capsize=2)
     axis.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    n_test = int(rows["n_test"].max()) if rows.height else 0
-    axis.set(xticks=np.arange(len(subsets)), xticklabels=subsets, ylim=(0, 1), ylabel="macro AUROC",
-             title=f"{task}, {method}, by lead subset\nn test = {n_test}: a small test set, intervals are wide")  # fmt: skip
+    n_test = int(rows.select(pl.col("n_test").max()).item()) if rows.height else 0
+    title = f"{task}, {method}, by lead subset\nn test = {n_test}: a small test set, intervals are wide"
+    axis.set(xticks=np.arange(len(subsets)), xticklabels=subsets, ylim=(0, 1), ylabel="macro AUROC", title=title)
     axis.legend(fontsize=7)
     figure.tight_layout()
     return to_png(figure)

@@ -1,19 +1,17 @@
 """Pretraining: AdamW + warm-up/cosine, gradient accumulation, mixed precision, DDP, exact resume.
 
-Run directory (``out_dir``)::
-
-    run.json                  the configuration and feature store version this run trains
-    checkpoints/epoch-NNNN.pt model, optimiser, schedule and history after each epoch
-    metrics.jsonl             step and epoch metrics, one JSON object per line
-    model.pt                  the final weights and what is needed to rebuild the model
-
-Every epoch starts from seeds derived from (seed, epoch, rank), so a run killed at
-any point and started again with the same arguments continues from its last
-checkpoint to exactly the weights an uninterrupted run reaches.
+A run writes into its run directory (:mod:`kmerl.model.runs`). Every epoch starts
+from seeds derived from (seed, epoch, rank), so a run killed at any point and
+started again with the same arguments continues from its last checkpoint to
+exactly the weights an uninterrupted run reaches.
 
 As a command (what the orchestration launches, also under ``torchrun``)::
 
     python -m kmerl.model.train --features <feature store> --out <run dir> [--config train.json] [--pipes]
+
+Step and epoch metrics go to the run's ``metrics.jsonl`` and, with ``--pipes``, to
+Dagster; the terminal shows a progress bar, and the command prints one JSON line
+with the result when it is done.
 """
 
 from __future__ import annotations
@@ -38,6 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler
 
 from kmerl.atomic import write_text_atomic
+from kmerl.console import StageBars
 from kmerl.features import FeatureSplit, FeatureStore
 from kmerl.features.dataset import Batch, FeatureDataset, whole_batch
 from kmerl.hashing import stable_hash
@@ -45,10 +44,11 @@ from kmerl.model import checkpoint
 from kmerl.model.config import TrainConfig
 from kmerl.model.distributed import Distributed, init_distributed, resolve_device
 from kmerl.model.network import KmerlModel
+from kmerl.model.runs import Metrics, RunDirectory, read_metrics, run_key, step_progress
+from kmerl.storage import StorePath
 
 log = logging.getLogger(__name__)
 
-Metrics = dict[str, Any]
 MetricsCallback = Callable[[Metrics], None]
 
 
@@ -67,23 +67,9 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-class RunDirectory:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.checkpoints = root / "checkpoints"
-        self.metrics = root / "metrics.jsonl"
-        self.model = root / "model.pt"
-        self.identity = root / "run.json"
-
-
-def run_key(config: TrainConfig, feature_store_version: str) -> str:
-    """Identity of a run: what it trains on and how. Use it to name run directories."""
-    return stable_hash(config.run_key, feature_store_version)
-
-
 def train(
     config: TrainConfig,
-    feature_store_dir: Path,
+    feature_store_dir: StorePath | str,
     out_dir: Path,
     on_metrics: MetricsCallback | None = None,
     feature_store_version: str | None = None,
@@ -123,7 +109,7 @@ class _Trainer:
     def __init__(
         self,
         config: TrainConfig,
-        feature_store_dir: Path,
+        feature_store_dir: StorePath | str,
         out_dir: Path,
         on_metrics: MetricsCallback | None,
         feature_store_version: str | None,
@@ -136,6 +122,9 @@ class _Trainer:
         self.run_dir = RunDirectory(out_dir)
         self.on_metrics = on_metrics if context.is_main else None
         self.store = FeatureStore.open(feature_store_dir, feature_store_version)
+        manifest = self.store.manifest
+        # Checked before anything is built: the message names the settings that disagree.
+        self.shape = config.encoder.input_shape(manifest.fs, manifest.samples)
         self.key = run_key(config, self.store.version)
 
         self.sampler, self.loader = training_loader(self.store, config, context)
@@ -145,9 +134,8 @@ class _Trainer:
         entities = self.store.entities()
         self.entity_ids = entities.entity_ids
         torch.manual_seed(config.seed)  # identical initial weights on every rank
-        self.model = KmerlModel(config, self.store.manifest.text_dim, torch.from_numpy(entities.embeddings)).to(
-            self.device
-        )
+        embeddings = torch.from_numpy(entities.embeddings)
+        self.model = KmerlModel(config, self.shape, manifest.text_dim, embeddings).to(self.device)
         self.step_model: torch.nn.Module = (
             DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
             if context.enabled
@@ -253,7 +241,8 @@ class _Trainer:
                 now = time.perf_counter()
                 self._report({
                     "event": "step", "epoch": epoch + 1, "step": self.step, "total_steps": self.total_steps,
-                    "loss": float(total), "contrastive": float(losses.contrastive), "knowledge": float(losses.knowledge),
+                    "loss": float(total), "contrastive": float(losses.contrastive),
+                    "knowledge": float(losses.knowledge),
                     "lr": self.scheduler.get_last_lr()[0], "temperature": self.model.temperature,
                     "samples_per_s": window_samples * self.context.world_size / (now - window_start),
                     "eta_s": self._eta(now),
@@ -346,7 +335,7 @@ def training_loader(
             f"the {config.train_split} split has {len(dataset)} rows with a report; "
             f"one step needs {needed} (batch_size x processes)"
         )
-    sampler = DistributedSampler(
+    sampler: DistributedSampler[int] = DistributedSampler(
         dataset, context.world_size, context.rank, shuffle=True, seed=config.seed, drop_last=True
     )
     loader = DataLoader(
@@ -367,28 +356,36 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def read_metrics(run_dir: Path) -> list[Metrics]:
-    """The metrics a run wrote (for plots), in order."""
-    path = RunDirectory(run_dir).metrics
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kmerl.model.train", description="Pretrain the K-MERL encoder.")
-    parser.add_argument("--features", type=Path, required=True, help="feature store root")
+    parser.add_argument("--features", required=True, help="feature store root: a folder or an fsspec URL")
     parser.add_argument("--out", type=Path, required=True, help="run directory (resumed if it holds checkpoints)")
     parser.add_argument("--config", type=Path, help="TrainConfig as JSON (default: KmerlConfig().model.training)")
     parser.add_argument("--feature-version", help="feature store version (default: CURRENT)")
     parser.add_argument("--pipes", action="store_true", help="report to Dagster through Pipes (rank 0 only)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rank = int(os.environ.get("RANK", "0"))
+    _configure_logging(RunDirectory(args.out).log if args.pipes else None, rank)
     config = _load_config(args.config)
-    with _reporter(args.pipes) as report:
+    with _reporter(args.pipes, rank == 0) as report:
         result = train(
             config, args.features, args.out, on_metrics=report.metrics, feature_store_version=args.feature_version
         )
         report.done(result)
     return 0
+
+
+def _configure_logging(log_file: Path | None, rank: int) -> None:
+    """Under Pipes the orchestrator's terminal is not ours: log to the run's file; else to stderr."""
+    handler: logging.Handler
+    if log_file is None:
+        handler = logging.StreamHandler()
+    else:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
+    handler.setFormatter(logging.Formatter(f"%(asctime)s rank {rank} %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.captureWarnings(True)
 
 
 def _load_config(path: Path | None) -> TrainConfig:
@@ -399,19 +396,23 @@ def _load_config(path: Path | None) -> TrainConfig:
     return KmerlConfig().model.training
 
 
-@dataclass(frozen=True, slots=True)
 class _Reporter:
-    """Where the command's metrics go: stdout as JSON lines, and Dagster Pipes when asked."""
+    """Where the command's metrics go besides ``metrics.jsonl``: Dagster through Pipes, or a
+    progress bar on the terminal; rank 0 prints the result as one JSON line when it is done."""
 
-    pipes: Any | None
-    is_main: bool
+    def __init__(self, pipes: Any | None, bars: StageBars | None) -> None:
+        self.pipes = pipes
+        self.bar = bars.stage("pretrain") if bars is not None else None
+        self.is_main = pipes is not None or bars is not None
+        self._started = time.monotonic()
 
     def metrics(self, metrics: Metrics) -> None:
-        print(json.dumps(metrics), flush=True)
         if self.pipes is not None:
             self.pipes.report_custom_message(metrics)
             if metrics["event"] == "epoch":
                 self.pipes.log.info(f"epoch {metrics['epoch']}: train loss {metrics['train_loss']:.4f}")
+        if self.bar is not None and metrics["event"] == "step":
+            self.bar(step_progress(metrics, time.monotonic() - self._started))
 
     def done(self, result: TrainResult) -> None:
         if not self.is_main:
@@ -421,22 +422,25 @@ class _Reporter:
             "epochs": result.epochs, "steps": result.steps, "model_path": str(result.model_path),
         }  # fmt: skip
         final = {key: result.final[key] for key in ("train_loss", "val_loss", "samples_per_s") if key in result.final}
-        print(json.dumps({"event": "done"} | summary | final), flush=True)
         if self.pipes is not None:
             self.pipes.report_asset_materialization(metadata=summary | final, data_version=result.run_key)
+        else:
+            print(json.dumps(summary | final), flush=True)
 
 
 @contextmanager
-def _reporter(use_pipes: bool) -> Iterator[_Reporter]:
-    """Under torchrun every rank inherits the Pipes connection; only rank 0 may use it."""
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    if use_pipes and is_main:
+def _reporter(use_pipes: bool, is_main: bool) -> Iterator[_Reporter]:
+    """Under torchrun every rank inherits the Pipes connection and the terminal; only rank 0 uses them."""
+    if not is_main:
+        yield _Reporter(None, None)
+    elif use_pipes:
         from dagster_pipes import open_dagster_pipes
 
         with open_dagster_pipes() as pipes:
-            yield _Reporter(pipes, is_main)
+            yield _Reporter(pipes, None)
     else:
-        yield _Reporter(None, is_main)
+        with StageBars() as bars:
+            yield _Reporter(None, bars)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -11,10 +10,9 @@ from pydantic import Field
 
 from kmerl.records import Label, RecordRef
 from kmerl.sources.base import FolderSource
+from kmerl.sources.label_tables import dx_mapping_files, read_dx_mapping
 from kmerl.sources.tabular import parse_float
 from kmerl.wfdb_io import WfdbHeader
-
-_MAPPING_GLOB = "dx_mapping_*.csv"
 
 
 class ChallengeSource(FolderSource):
@@ -25,10 +23,14 @@ class ChallengeSource(FolderSource):
         None, description="Folder with dx_mapping_scored.csv / dx_mapping_unscored.csv (default: the root)."
     )
 
+    @property
+    def mapping_dir(self) -> Path:
+        return self.dx_mapping_dir or self.root
+
     def complete(self, ref: RecordRef, header: WfdbHeader) -> RecordRef:
         fields = _comment_fields(header.comments)
         codes = [code.strip() for code in fields.get("dx", "").split(",") if code.strip()]
-        names = _dx_names(self.dx_mapping_dir or self.root)
+        names = _dx_names(self.mapping_dir)
         unknown = [code for code in codes if code not in names]
         sex = fields.get("sex", "").lower()
         return ref.with_updates(
@@ -52,10 +54,7 @@ def _comment_fields(comments: tuple[str, ...]) -> dict[str, str]:
 
 @lru_cache(maxsize=8)
 def _dx_names(mapping_dir: Path) -> dict[str, str]:
-    """SNOMED CT code -> diagnosis name from the Challenge's mapping tables."""
-    names: dict[str, str] = {}
-    for path in sorted(mapping_dir.glob(_MAPPING_GLOB)):
-        with path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                names.setdefault(row["SNOMEDCTCode"].strip(), row["Dx"].strip())
-    return names
+    """SNOMED CT code -> diagnosis name; none without mapping tables (reports then name the codes)."""
+    if not dx_mapping_files(mapping_dir):
+        return {}
+    return dict(read_dx_mapping(mapping_dir).iter_rows())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
@@ -29,6 +30,10 @@ class PtbXlSource(SourceAdapter):
     """Reports, SCP-ECG labels, stratified folds and patient ids from the database CSV."""
 
     kind: Literal["ptbxl"] = "ptbxl"
+
+    @property
+    def scp_statements_file(self) -> Path:
+        return self.root / "scp_statements.csv"
 
     def count_records(self) -> int:
         return count_rows(self.root / "ptbxl_database.csv")

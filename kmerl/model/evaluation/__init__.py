@@ -1,6 +1,6 @@
 """Zero-shot, linear-probe and partial-lead evaluation with bootstrap confidence intervals."""
 
-from kmerl.model.evaluation.evaluate import Evaluation, evaluate, read_evaluation, write_evaluation
+from kmerl.model.evaluation.evaluate import Evaluation, evaluate_encoder, read_evaluation, write_evaluation
 from kmerl.model.evaluation.metrics import MacroAuroc, auroc, macro_auroc
 from kmerl.model.evaluation.table import results_markdown
 from kmerl.model.evaluation.tasks import EvalClass, EvalTask, challenge_task, ptbxl_superclass_task, tasks_for_sources
@@ -12,7 +12,7 @@ __all__ = [
     "MacroAuroc",
     "auroc",
     "challenge_task",
-    "evaluate",
+    "evaluate_encoder",
     "macro_auroc",
     "ptbxl_superclass_task",
     "read_evaluation",

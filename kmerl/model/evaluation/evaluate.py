@@ -19,7 +19,6 @@ import torch
 
 from kmerl.atomic import atomic_write, write_text_atomic
 from kmerl.features import FeatureSplit, FeatureStore
-from kmerl.ingest.progress import ProgressCallback, ProgressTracker
 from kmerl.leads import LEAD_SUBSETS, lead_mask
 from kmerl.model.checkpoint import load_model
 from kmerl.model.config import EvaluationConfig
@@ -28,7 +27,8 @@ from kmerl.model.evaluation.probe import label_subset, probe_scores
 from kmerl.model.evaluation.table import results_markdown
 from kmerl.model.evaluation.tasks import EvalTask
 from kmerl.model.network import KmerlModel
-from kmerl.model.text import TextEncoder
+from kmerl.progress import ProgressCallback, ProgressTracker
+from kmerl.text_encoder import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class _Records:
         return _Records(parts, ids, self.labels[keep], self.lead_masks[keep])
 
 
-def evaluate(
+def evaluate_encoder(
     model_path: Path,
     feature_store: FeatureStore,
     tasks: list[EvalTask],
@@ -128,10 +128,10 @@ def read_evaluation(out_dir: Path) -> Evaluation:
 
 
 _RESULT_SCHEMA = {
-    "model": pl.String, "task": pl.String, "lead_subset": pl.String, "method": pl.String,
-    "macro_auroc": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64,
-    "n_fit": pl.Int64, "n_test": pl.Int64, "n_classes": pl.Int64,
-    "classes": pl.List(pl.String), "class_auroc": pl.List(pl.Float64),
+    "model": pl.String(), "task": pl.String(), "lead_subset": pl.String(), "method": pl.String(),
+    "macro_auroc": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
+    "n_fit": pl.Int64(), "n_test": pl.Int64(), "n_classes": pl.Int64(),
+    "classes": pl.List(pl.String()), "class_auroc": pl.List(pl.Float64()),
 }  # fmt: skip
 
 

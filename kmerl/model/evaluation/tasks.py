@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from kmerl.features.knowledge import read_dx_mapping, read_scp_statements
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig
+from kmerl.sources.label_tables import read_dx_mapping, read_scp_statements
 
 # PTB-XL's five diagnostic superclasses (Wagner et al. 2020), named for text prompts.
 PTBXL_SUPERCLASSES: dict[str, str] = {
@@ -90,7 +90,7 @@ def challenge_task(dx_mapping_dir: Path, source: str = "cinc2021") -> EvalTask:
     )
 
 
-def evaluable_sources(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
+def evaluable_sources(sources: Sequence[SourceConfig]) -> list[PtbXlSource | ChallengeSource]:
     """The sources an evaluation task is defined for (PTB-XL and Challenge archives)."""
     return [source for source in sources if isinstance(source, PtbXlSource | ChallengeSource)]
 
@@ -103,8 +103,8 @@ def task_sources_identity(sources: Sequence[SourceConfig]) -> list[dict[str, obj
 def tasks_for_sources(sources: Sequence[SourceConfig]) -> list[EvalTask]:
     """The evaluation tasks of the configured sources; reads their label tables."""
     return [
-        ptbxl_superclass_task(source.root / "scp_statements.csv", source.name)
+        ptbxl_superclass_task(source.scp_statements_file, source.name)
         if isinstance(source, PtbXlSource)
-        else challenge_task(source.dx_mapping_dir or source.root, source.name)
+        else challenge_task(source.mapping_dir, source.name)
         for source in evaluable_sources(sources)
     ]

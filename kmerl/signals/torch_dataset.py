@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from kmerl.store.reader import SignalStore
+from kmerl.signals.reader import SignalStore
 
 
 class SignalDataset(Dataset[dict[str, torch.Tensor]]):

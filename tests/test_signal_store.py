@@ -10,9 +10,9 @@ from upath import UPath
 
 from kmerl.ingest import IngestConfig, ingest_source
 from kmerl.leads import STANDARD_LEADS
+from kmerl.signals import SignalStore
+from kmerl.signals.torch_dataset import SignalDataset
 from kmerl.sources import ChallengeSource, PtbXlSource
-from kmerl.store import SignalStore
-from kmerl.store.torch_dataset import SignalDataset
 
 
 @pytest.fixture(scope="module")

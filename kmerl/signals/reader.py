@@ -12,12 +12,14 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+from upath import UPath
 
 from kmerl.npy_cache import dense, mapped
-from kmerl.storage import arrow_location, parquet_file, read_parquet
-from kmerl.store.layout import SourceLayout
-from kmerl.store.manifest import StoreManifest, load_manifest, store_sources
-from kmerl.store.schema import METADATA_COLUMNS, METADATA_FIELDS, SIGNAL_COLUMN
+from kmerl.signals.layout import SourceLayout
+from kmerl.signals.manifest import SignalManifest
+from kmerl.signals.schema import METADATA_COLUMNS, METADATA_FIELDS, SIGNAL_COLUMN
+from kmerl.storage import StorePath, arrow_location, parquet_file, read_parquet
+from kmerl.versioned_store import published_stores
 
 Access = Literal["mmap", "parquet"]
 _INDEX_COLUMNS = ["record_id", "split", "lead_mask"]
@@ -30,7 +32,7 @@ class _Shard:
     rows: int
 
     @property
-    def signal_file(self) -> Path:
+    def signal_file(self) -> UPath:
         return self.layout.signal_file(self.key)
 
 
@@ -53,7 +55,7 @@ class SignalStore:
 
     def __init__(
         self,
-        manifests: list[tuple[SourceLayout, StoreManifest]],
+        manifests: list[tuple[SourceLayout, SignalManifest]],
         access: Access = "mmap",
         cache_dir: Path | None = None,
         cached_row_groups: int = 8,
@@ -76,7 +78,7 @@ class SignalStore:
     @classmethod
     def open(
         cls,
-        root: Path,
+        root: StorePath | str,
         sources: list[str] | None = None,
         versions: dict[str, str] | None = None,
         access: Access = "mmap",
@@ -84,8 +86,8 @@ class SignalStore:
     ) -> SignalStore:
         """Open the current version of each source under ``root`` (or the given ones)."""
         versions = versions or {}
-        layouts = [SourceLayout(root, source) for source in (sources or store_sources(root))]
-        manifests = [(layout, load_manifest(layout, versions.get(layout.source))) for layout in layouts]
+        layouts = [SourceLayout(root, source) for source in (sources or published_stores(root))]
+        manifests = [(layout, layout.versions.load(versions.get(layout.source))) for layout in layouts]
         return cls(manifests, access=access, cache_dir=cache_dir)
 
     def __len__(self) -> int:
@@ -151,8 +153,8 @@ class SignalStore:
                 )
             )
         if not frames:
-            schema = {"record_id": pl.String, "split": pl.String, "lead_mask": pl.Array(pl.Boolean, 12)}
-            return pl.DataFrame(schema=schema | {"shard": pl.Int32, "row": pl.Int32})
+            schema = {"record_id": pl.String(), "split": pl.String(), "lead_mask": pl.Array(pl.Boolean(), 12)}
+            return pl.DataFrame(schema=schema | {"shard": pl.Int32(), "row": pl.Int32()})
         return pl.concat(frames)
 
     def _locate(self, position: int) -> tuple[int, int]:

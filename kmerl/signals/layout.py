@@ -1,4 +1,4 @@
-"""Where a source's store lives on disk.
+"""Where a source's signal store lives.
 
     <root>/<source>/signals/<key>.parquet      signal rows of one shard
     <root>/<source>/quarantine/<key>.parquet   records of that shard that were rejected
@@ -8,7 +8,7 @@
 
 Shards are content-addressed (their key hashes inputs, configuration and code
 version) and immutable, so versions share unchanged shards and earlier versions
-stay readable.
+stay readable. Versions are kept as every store keeps them (:mod:`kmerl.versioned_store`).
 """
 
 from __future__ import annotations
@@ -16,55 +16,48 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmerl.storage import is_local, local_cache_dir, store_path
+from upath import UPath
+
+from kmerl.signals.manifest import SignalManifest
+from kmerl.storage import StorePath, store_path
+from kmerl.versioned_store import VersionedStore
 
 
 @dataclass(frozen=True, slots=True)
 class SourceLayout:
     """Paths of one source's store under ``root`` (a local folder or an fsspec URL)."""
 
-    root: Path
+    root: UPath
     source: str
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "root", store_path(self.root))
+    def __init__(self, root: StorePath | str, source: str) -> None:
+        object.__setattr__(self, "root", store_path(root))
+        object.__setattr__(self, "source", source)
 
     @property
-    def base(self) -> Path:
+    def base(self) -> UPath:
         return self.root / self.source
 
     @property
-    def signals(self) -> Path:
+    def versions(self) -> VersionedStore[SignalManifest]:
+        return VersionedStore(self.base, SignalManifest)
+
+    @property
+    def signals(self) -> UPath:
         return self.base / "signals"
 
     @property
-    def quarantine(self) -> Path:
+    def quarantine(self) -> UPath:
         return self.base / "quarantine"
 
-    @property
-    def versions(self) -> Path:
-        return self.base / "versions"
-
-    @property
-    def cache(self) -> Path:
-        """Memory-mapped copies must be local: beside the store, or in the user's cache."""
-        return self.base / "cache" if is_local(self.base) else local_cache_dir(self.base)
-
-    @property
-    def current_pointer(self) -> Path:
-        return self.base / "CURRENT"
-
-    def signal_file(self, key: str) -> Path:
+    def signal_file(self, key: str) -> UPath:
         return self.signals / f"{key}.parquet"
 
-    def quarantine_file(self, key: str) -> Path:
+    def quarantine_file(self, key: str) -> UPath:
         return self.quarantine / f"{key}.parquet"
 
-    def manifest_file(self, version: str) -> Path:
-        return self.versions / f"{version}.json"
-
     def mmap_file(self, key: str) -> Path:
-        return self.cache / f"{key}.npy"
+        return self.versions.cache / f"{key}.npy"
 
     def shard_complete(self, key: str) -> bool:
         """Quarantine is written first, signals last: the signal file marks completion."""

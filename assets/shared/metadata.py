@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 from dagster import MetadataValue, TableColumn, TableSchema
 
 # The tag under which Dagster stores an event's data version (not exported by dagster).
 DATA_VERSION_TAG = "dagster/data_version"
+
+# What a materialization's metadata may hold, as the assets build it.
+MetadataDict = dict[str, MetadataValue | TableSchema | float | int | str | dict[str, Any] | list[Any] | None]
 
 
 def table_schema(schema: pa.Schema) -> TableSchema:
@@ -22,7 +26,7 @@ def png_markdown(png: bytes, caption: str) -> MetadataValue:
     return MetadataValue.md(f"![{caption}](data:image/png;base64,{encoded})")
 
 
-def counts_markdown(counts: dict[str, int], key_header: str, value_header: str = "records") -> MetadataValue:
+def counts_markdown(counts: Mapping[str, int], key_header: str, value_header: str = "records") -> MetadataValue:
     rows = "\n".join(f"| {key} | {value:,} |" for key, value in counts.items()) or "| (none) | 0 |"
     return MetadataValue.md(f"| {key_header} | {value_header} |\n|---|---:|\n{rows}")
 

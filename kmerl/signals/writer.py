@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 from kmerl.atomic import atomic_write
 from kmerl.preprocess import PreprocessConfig, ProcessedECG
 from kmerl.records import RecordRef
-from kmerl.store.layout import SourceLayout
-from kmerl.store.schema import METADATA_FIELDS, QUARANTINE_SCHEMA, SIGNAL_COLUMN, signal_schema
+from kmerl.signals.layout import SourceLayout
+from kmerl.signals.schema import METADATA_FIELDS, QUARANTINE_SCHEMA, SIGNAL_COLUMN, signal_schema
 
 ROW_GROUP_ROWS = 8  # a random read decodes one group: 8 rows cost ~1 ms, 64 rows ~8 ms
 STATISTICS_COLUMNS = ("record_id", "source", "native_id", "patient_id", "split")

@@ -1,7 +1,7 @@
-"""Extracted knowledge as training targets: the vocabulary and each record's asserted entities.
+"""Extracted knowledge as training targets: the target entities and each record's positive ones.
 
 The extraction stage delivers one row per (record, entity) with a status; training
-wants, per record, the indices of the vocabulary entities the report asserts. Rows
+wants, per record, the indices of the entities whose status is ``present``. Rows
 that cannot be used (unknown record, unknown entity, invalid status) go to the
 quarantine table with a reason and never stop the build.
 """
@@ -13,22 +13,24 @@ from pathlib import Path
 
 import polars as pl
 
+from kmerl.extraction.schema import STATUSES
 from kmerl.features.schema import STAGE_FEATURES
 from kmerl.hashing import stable_hash
+from kmerl.sources.label_tables import read_dx_mapping, read_scp_statements
 
-STATUSES: tuple[str, ...] = ("present", "absent", "uncertain")
-ASSERTED = "present"  # the query network learns whether the report asserts an entity; uncertain is not asserted
+# The query network learns whether a report states an entity as present; uncertain is not a positive.
+POSITIVE_STATUS = "present"
 
 
 @dataclass(frozen=True, slots=True)
-class Vocabulary:
-    """Entity ids and English names, in the order of the multi-hot vector."""
+class TargetEntities:
+    """Entity ids and English names, in the order of the multi-hot target vector."""
 
     entity_ids: tuple[str, ...]
     names: tuple[str, ...]
 
     @classmethod
-    def from_frame(cls, vocabulary: pl.DataFrame) -> Vocabulary:
+    def from_frame(cls, vocabulary: pl.DataFrame) -> TargetEntities:
         """Validate a vocabulary table; a broken vocabulary is a configuration error, not bad records."""
         missing = {"entity_id", "name"} - set(vocabulary.columns)
         if missing:
@@ -58,22 +60,22 @@ class Vocabulary:
 
 @dataclass(frozen=True, slots=True)
 class RecordKnowledge:
-    """Per record, the vocabulary indices its report asserts; and what could not be used."""
+    """Per record, the target indices of its positive entities; and what could not be used."""
 
-    asserted: pl.DataFrame  # record_id, entity_indices (list[u32], sorted)
+    positives: pl.DataFrame  # record_id, entity_indices (list[u32], sorted)
     quarantine: pl.DataFrame  # record_id, source, stage, reason, detail
     mentions_in: int
-    not_asserted: int  # rows with status absent or uncertain
+    not_positive: int  # rows with status absent or uncertain
 
     @property
     def key(self) -> str:
         return stable_hash(self.quarantine.rows())
 
 
-def prepare_knowledge(record_entities: pl.DataFrame, vocabulary: Vocabulary, record_ids: pl.Series) -> RecordKnowledge:
-    """Map ``record_entities`` (record_id, entity_id, status) onto vocabulary indices.
+def prepare_knowledge(record_entities: pl.DataFrame, targets: TargetEntities, record_ids: pl.Series) -> RecordKnowledge:
+    """Map ``record_entities`` (record_id, entity_id, status) onto target indices.
 
-    A record mentioned with the same entity more than once counts it as asserted
+    A record mentioned with the same entity more than once counts it as positive
     when any of those rows says present.
     """
     missing = {"record_id", "entity_id", "status"} - set(record_entities.columns)
@@ -81,7 +83,7 @@ def prepare_knowledge(record_entities: pl.DataFrame, vocabulary: Vocabulary, rec
         raise ValueError(f"record_entities lacks columns {sorted(missing)}; it has {record_entities.columns}")
     rows = record_entities.select(
         pl.col("record_id").cast(pl.String), pl.col("entity_id").cast(pl.String), pl.col("status").cast(pl.String)
-    ).join(vocabulary.frame(), on="entity_id", how="left")
+    ).join(targets.frame(), on="entity_id", how="left")
     known = pl.DataFrame({"record_id": record_ids.cast(pl.String)}).with_columns(pl.lit(True).alias("_known"))
     rows = rows.join(known, on="record_id", how="left")
     reason = (
@@ -113,16 +115,16 @@ def prepare_knowledge(record_entities: pl.DataFrame, vocabulary: Vocabulary, rec
         .sort("record_id", "detail")
     )
     usable = rows.filter(pl.col("reason").is_null())
-    asserted = (
-        usable.filter(pl.col("status") == ASSERTED)
+    positives = (
+        usable.filter(pl.col("status") == POSITIVE_STATUS)
         .group_by("record_id")
         .agg(pl.col("entity_index").unique().sort().alias("entity_indices"))
     )
     return RecordKnowledge(
-        asserted=asserted,
+        positives=positives,
         quarantine=quarantine,
         mentions_in=record_entities.height,
-        not_asserted=usable.filter(pl.col("status") != ASSERTED).height,
+        not_positive=usable.filter(pl.col("status") != POSITIVE_STATUS).height,
     )
 
 
@@ -130,30 +132,13 @@ _REASON_TEXT = {
     "missing_record_id": "the row names no record",
     "unknown_record": "the record is not in the signal store",
     "invalid_status": f"status must be one of {', '.join(STATUSES)}",
-    "unknown_entity": "the entity is not in the vocabulary",
+    "unknown_entity": "the entity is not in the target entities",
 }
 
 
 # Label-derived knowledge: each record's source labels (PTB-XL's cardiologist SCP
-# codes, the Challenge's SNOMED CT diagnoses) taken as asserted entities. It trains
+# codes, the Challenge's SNOMED CT diagnoses) taken as present entities. It trains
 # the model before (or instead of) LLM extraction and bounds what extraction can give.
-
-
-def read_scp_statements(path: Path) -> pl.DataFrame:
-    """PTB-XL's ``scp_statements.csv`` with its unnamed first column called ``code``."""
-    return pl.read_csv(path).rename({"": "code"})
-
-
-def read_dx_mapping(directory: Path) -> pl.DataFrame:
-    """The Challenge's SNOMED CT codes and names (code, name) from ``dx_mapping_*.csv``."""
-    paths = sorted(directory.glob("dx_mapping_*.csv"))
-    if not paths:
-        raise FileNotFoundError(f"no dx_mapping_*.csv in {directory}")
-    return (
-        pl.concat([pl.read_csv(path, columns=["Dx", "SNOMEDCTCode"]) for path in paths])
-        .select(pl.col("SNOMEDCTCode").cast(pl.String).alias("code"), pl.col("Dx").alias("name"))
-        .unique("code", keep="first", maintain_order=True)
-    )
 
 
 def label_vocabulary(scp_statements: Path | None = None, dx_mapping_dir: Path | None = None) -> pl.DataFrame:
@@ -179,5 +164,5 @@ def entities_from_labels(metadata: pl.DataFrame, vocabulary: pl.DataFrame) -> pl
         .select("record_id", pl.format("{}:{}", "system", "code").alias("entity_id"))
         .join(vocabulary.select("entity_id"), on="entity_id", how="semi")
         .unique(maintain_order=True)
-        .with_columns(pl.lit(ASSERTED).alias("status"))
+        .with_columns(pl.lit(POSITIVE_STATUS).alias("status"))
     )

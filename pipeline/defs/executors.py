@@ -1,27 +1,21 @@
-"""Where a run's steps execute: local processes, or one Kubernetes pod per step.
-
-The pools name what steps contend for across runs, so a deployment can cap them
-(``dagster instance concurrency set gpu 1``); unset pools are unlimited.
-"""
+"""Where a run's steps execute: local processes, or one Kubernetes pod per step."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import AssetsDefinition, Definitions, ExecutorDefinition, multiprocess_executor
+from dagster import AssetsDefinition, ExecutorDefinition, SourceAsset, multiprocess_executor
 
+from assets.shared.pools import GPU_POOL
 from kmerl.config import OrchestrationConfig
 
-LLM_POOL = "llm"  # steps that send reports to the extraction backend
-GPU_POOL = "gpu"  # steps that train encoders
 
-
-def gpu_steps(stages: Definitions) -> list[str]:
+def gpu_steps(assets: Sequence[AssetsDefinition | SourceAsset]) -> list[str]:
     """The steps of the assets in the GPU pool: those that run torchrun."""
     return [
         asset.node_def.name
-        for asset in stages.assets or []
-        if isinstance(asset, AssetsDefinition) and asset.node_def.pool == GPU_POOL
+        for asset in assets
+        if isinstance(asset, AssetsDefinition) and GPU_POOL in asset.node_def.pools
     ]
 
 

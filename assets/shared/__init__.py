@@ -1,0 +1,1 @@
+"""What the stage modules share: resources, partitions, pools, the automation condition, metadata helpers."""

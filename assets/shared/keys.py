@@ -1,0 +1,11 @@
+"""The pipeline's asset keys, in stage order."""
+
+from dagster import AssetKey
+
+RAW_ARCHIVES = AssetKey("raw_ecg_archives")
+ECG_SIGNALS = AssetKey("ecg_signals")
+REPORT_KNOWLEDGE = AssetKey("report_knowledge")
+FEATURE_STORE = AssetKey("feature_store")
+KMERL_ENCODER = AssetKey("kmerl_encoder")
+ENCODER_EVALUATION = AssetKey("encoder_evaluation")
+MODEL_COMPARISON = AssetKey("model_comparison")

@@ -1,0 +1,67 @@
+"""Progress bars for a person at a terminal.
+
+The library reports how far a loop is as :class:`kmerl.progress.Progress` values;
+commands turn them into one bar per stage (count, rate, elapsed time, ETA) drawn by
+rich on stderr, so that stdout keeps only results. Away from a terminal the bars
+are printed once, finished, when the command ends.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgress
+
+from kmerl.progress import Progress
+
+
+class StageBars:
+    """The bars of one command's stages; use it as a context manager."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self._bars = RichProgress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(bar_width=28),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]:<8}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[detail]}"),
+            console=self.console,
+        )
+
+    def __enter__(self) -> StageBars:
+        self._bars.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self._bars.stop()
+
+    def stage(self, label: str) -> StageBar:
+        """A new bar, empty until its first report."""
+        return StageBar(self._bars, self._bars.add_task(label, total=None, unit="", detail=""))
+
+
+class StageBar:
+    def __init__(self, bars: RichProgress, task: TaskID) -> None:
+        self._bars = bars
+        self._task = task
+
+    def __call__(self, progress: Progress) -> None:
+        """Show ``progress``: a :data:`kmerl.progress.ProgressCallback`."""
+        self._bars.update(
+            self._task, completed=progress.done, total=progress.total, unit=progress.unit, detail=progress.detail
+        )

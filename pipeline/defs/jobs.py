@@ -1,0 +1,54 @@
+"""The jobs: the per-source stages, the training chain, and the comparison run on demand."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job
+
+from assets.shared.keys import (
+    ECG_SIGNALS,
+    ENCODER_EVALUATION,
+    FEATURE_STORE,
+    KMERL_ENCODER,
+    MODEL_COMPARISON,
+    REPORT_KNOWLEDGE,
+)
+
+INGEST_JOB = "ingest_sources"
+EXTRACT_JOB = "extract_knowledge"
+PER_SOURCE_JOB = "per_source"
+TRAIN_JOB = "train_and_evaluate"
+COMPARE_JOB = "compare_models"
+
+ingest_sources = define_asset_job(
+    INGEST_JOB,
+    selection=AssetSelection.assets(ECG_SIGNALS),
+    description="Ingest one source (or slice) into the signal store.",
+)
+extract_knowledge = define_asset_job(
+    EXTRACT_JOB,
+    selection=AssetSelection.assets(REPORT_KNOWLEDGE),
+    description="Re-extract one source's reports (after a prompt or model change).",
+)
+per_source = define_asset_job(
+    PER_SOURCE_JOB,
+    selection=AssetSelection.assets(ECG_SIGNALS, REPORT_KNOWLEDGE),
+    description="Ingest one source (or slice) and extract the knowledge in its reports.",
+)
+train_and_evaluate = define_asset_job(
+    TRAIN_JOB,
+    selection=AssetSelection.assets(FEATURE_STORE, KMERL_ENCODER, ENCODER_EVALUATION),
+    description="Build the feature store from every source, pretrain the encoder, evaluate it.",
+)
+compare_models = define_asset_job(
+    COMPARE_JOB,
+    selection=AssetSelection.assets(MODEL_COMPARISON),
+    description="Pretrain and evaluate K-MERL, the MERL-style baseline and the ablations on the same data.",
+)
+
+JOBS = [
+    ingest_sources,
+    extract_knowledge,
+    per_source,
+    train_and_evaluate,
+    compare_models,
+]
