@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue
 
-from assets.shared.keys import ECG_SIGNALS, FEATURE_STORE, REPORT_KNOWLEDGE
+from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, FEATURE_STORE, REPORT_KNOWLEDGE
 from kmerl.extraction import ExtractionRun, QualityReport
+from kmerl.extraction.corpus import CorpusExtraction
 from kmerl.features import FeatureStore
 from kmerl.features.schema import SPLITS
 from kmerl.signals import SignalManifest, SignalStore, SourceLayout
@@ -26,6 +27,15 @@ KNOWLEDGE_CHECKS = [
         "extraction_validity", asset=REPORT_KNOWLEDGE, description="share of distinct reports not quarantined"
     ),
     AssetCheckSpec("label_agreement", asset=REPORT_KNOWLEDGE, description="micro F1 against cardiologist labels"),
+]
+CORPUS_CHECKS = [
+    AssetCheckSpec(
+        "row_accounting", asset=CORPUS_KNOWLEDGE, description="rows == records + rejected; reports all accounted for"
+    ),
+    AssetCheckSpec(
+        "extraction_validity", asset=CORPUS_KNOWLEDGE, description="share of distinct reports not quarantined"
+    ),
+    AssetCheckSpec("label_agreement", asset=CORPUS_KNOWLEDGE, description="micro F1 against cardiologist labels"),
 ]
 FEATURE_CHECKS = [
     AssetCheckSpec("split_leakage", asset=FEATURE_STORE, description="no patient has rows in two splits"),
@@ -48,6 +58,23 @@ def signal_schema(layout: SourceLayout, manifest: SignalManifest, expected: pa.S
         passed=not mismatched,
         severity=AssetCheckSeverity.ERROR,
         metadata={"shards": len(manifest.shards), "mismatched_shards": MetadataValue.json(mismatched)},
+    )
+
+
+def row_accounting(extraction: CorpusExtraction) -> AssetCheckResult:
+    rows, run = extraction.rows, extraction.run
+    return AssetCheckResult(
+        check_name="row_accounting",
+        passed=extraction.accounted,
+        metadata={
+            "rows": rows.rows_in,
+            "records": rows.records.height,
+            "rejected": rows.rejected.height,
+            "distinct_reports": run.unique,
+            "extracted": run.extracted,
+            "cached": run.cached,
+            "quarantined": run.quarantined,
+        },
     )
 
 

@@ -1,10 +1,12 @@
-"""Stage 2: report text -> structured cardiac knowledge, one partition per source."""
+"""Stage 2: report text -> structured cardiac knowledge: one partition per source, and
+report corpora (reports without signals) beside the pipeline, one partition each."""
 
 import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     DataVersion,
+    Failure,
     MaterializeResult,
     MetadataValue,
     ResourceParam,
@@ -12,15 +14,16 @@ from dagster import (
 )
 
 from assets import checks
-from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
+from assets.shared.automation import ON_CODE_CHANGE, ON_UPSTREAM_OR_CODE_CHANGE
+from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, REPORT_KNOWLEDGE
 from assets.shared.metadata import MetadataDict, counts_markdown
-from assets.shared.partitions import PIPELINE_GROUP, source_partitions
+from assets.shared.partitions import CORPORA_GROUP, PIPELINE_GROUP, corpus_partitions, source_partitions
 from assets.shared.pools import LLM_POOL
-from assets.shared.resources import AuditDatabaseResource, ExtractorResource, StageProgress, StorageResource
+from assets.shared.resources import ExtractorResource, StageProgress, StorageResource
 from kmerl.config import KmerlConfig
-from kmerl.corpora import extraction_split
+from kmerl.corpora import CorpusError, extraction_split
 from kmerl.extraction import (
+    ExtractionConfig,
     KnowledgeStore,
     describe_extractor,
     extract_reports,
@@ -28,9 +31,9 @@ from kmerl.extraction import (
     quality_markdown,
 )
 from kmerl.extraction.assessment import Assessment, assess, differences_markdown
+from kmerl.extraction.corpus import extract_corpus
 from kmerl.extraction.gaps import gaps_markdown
 from kmerl.signals import SignalStore
-from kmerl.storage import is_local
 
 
 def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
@@ -55,12 +58,11 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
         context: AssetExecutionContext,
         storage: StorageResource,
         extractor: ExtractorResource,
-        audit: AuditDatabaseResource,
         progress: ResourceParam[StageProgress],
     ) -> MaterializeResult:
         """Cardiac entities (present / absent / uncertain, leads, evidence) of every report
         of the source, under the current prompt version; earlier versions stay in the
-        store and in the DuckDB audit database."""
+        store, all of them queryable with `kmerl audit`."""
         partition = context.partition_key
         settings = extractor.settings_for(prompt_version)
         vocabulary = load_vocabulary(settings.vocabulary)
@@ -92,7 +94,6 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
         for report in assessment.reports:
             report.write(store.root / "quality", f"{partition}-{report.knowledge_version}-{report.split}")
         quality = assessment.reports
-        audit_file = audit.rebuild(store) if is_local(store.root) else None
         metadata: MetadataDict = {
             "dagster/row_count": records.height,
             "knowledge_version": run.knowledge_version,
@@ -106,8 +107,6 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
             "llm_requests": run.llm_requests,
             "finish_reasons": counts_markdown(run.finish_reasons, "finish_reason", "requests"),
         }
-        if audit_file is not None:
-            metadata["audit_database"] = MetadataValue.path(str(audit_file))
         metadata |= _assessment_metadata(assessment)
         return MaterializeResult(
             metadata=metadata,
@@ -120,7 +119,66 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
             ],
         )
 
-    return [report_knowledge]
+    @asset(
+        key=CORPUS_KNOWLEDGE,
+        partitions_def=corpus_partitions(config),
+        code_version=prompt_version,
+        automation_condition=ON_CODE_CHANGE,
+        group_name=CORPORA_GROUP,
+        pool=LLM_POOL,
+        kinds={"parquet", "duckdb", "vllm"},
+        check_specs=checks.CORPUS_CHECKS,
+    )
+    def report_corpus_knowledge(
+        context: AssetExecutionContext,
+        storage: StorageResource,
+        extractor: ExtractorResource,
+        progress: ResourceParam[StageProgress],
+    ) -> MaterializeResult:
+        """The knowledge in a collection of reports without signals (e.g. PTB-XL's report CSV),
+        scored per split beside the lexicon, with the vocabulary gaps of its development
+        records. It never touches the signal store and never feeds pretraining."""
+        corpus = config.corpus(context.partition_key)
+        settings = extractor.settings_for(prompt_version)
+        vocabulary = load_vocabulary(settings.vocabulary)
+        store = KnowledgeStore(storage.layout.knowledge_store)
+        with extractor.open(settings, vocabulary) as active:
+            try:
+                extraction = extract_corpus(
+                    corpus, active, store, vocabulary,
+                    name=_label_of(settings),
+                    reports_per_part=settings.reports_per_part,
+                    compare_with_lexicon=settings.compare_with_lexicon,
+                    on_progress=progress.reporter(context, f"extract {corpus.name}"),
+                )  # fmt: skip
+            except CorpusError as error:
+                raise Failure(description=str(error)) from error
+        run, rows = extraction.run, extraction.rows
+        metadata: MetadataDict = {
+            "dagster/row_count": rows.records.height,
+            "knowledge_version": run.knowledge_version,
+            "model": extraction.published.model or "lexicon",
+            "rows": rows.rows_in,
+            "rejected_rows": counts_markdown(dict(rows.rejected.group_by("reason").len().rows()), "reason", "rows"),
+            "distinct_reports": run.unique,
+            "cached": run.cached,
+            "extracted": run.extracted,
+            "quarantined": run.quarantined,
+            "llm_requests": run.llm_requests,
+            "finish_reasons": counts_markdown(run.finish_reasons, "finish_reason", "requests"),
+        }
+        metadata |= _assessment_metadata(extraction.assessment)
+        return MaterializeResult(
+            metadata=metadata,
+            data_version=DataVersion(extraction.published.content_hash),
+            check_results=[
+                checks.row_accounting(extraction),
+                checks.extraction_validity(run, checks_config.min_extraction_validity),
+                checks.label_agreement(extraction.assessment.reports, checks_config.min_label_f1),
+            ],
+        )
+
+    return [report_knowledge, report_corpus_knowledge]
 
 
 def _assessment_metadata(assessment: Assessment) -> MetadataDict:
@@ -137,4 +195,9 @@ def _assessment_metadata(assessment: Assessment) -> MetadataDict:
 
 def _label(store: KnowledgeStore, version: str) -> str:
     provenance = store.provenance(version)
+    return "lexicon" if provenance.extractor == "lexicon" else f"llm: {provenance.model}"
+
+
+def _label_of(settings: ExtractionConfig) -> str:
+    provenance = describe_extractor(settings)
     return "lexicon" if provenance.extractor == "lexicon" else f"llm: {provenance.model}"

@@ -195,19 +195,21 @@ def _extract(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gap
 
 
 def _quality(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gaps: int) -> int:
+    """The tables of each corpus's current knowledge (what `kmerl extract` last published)."""
     vocabulary = load_vocabulary(config.extraction.vocabulary)
     store = KnowledgeStore(config.layout.knowledge_store)
-    version = describe_extractor(config.extraction, vocabulary).knowledge_version
     for corpus in corpora:
-        records = store.records([corpus.name])
-        if records.is_empty() or store.table("reports", version).is_empty():
-            print(f"kmerl quality: {corpus.name} has no knowledge under {version}; run `kmerl extract` first",
-                  file=sys.stderr)  # fmt: skip
+        try:
+            version = store.current(corpus.name).knowledge_version
+        except FileNotFoundError as error:
+            print(f"kmerl quality: {error}", file=sys.stderr)
             return 2
         texts = store.table("reports", version).select("report_key", report="report_text").unique("report_key")
+        provenance = store.provenance(version)
         assessment = assess(
-            store, records.join(texts, on="report_key"), version, vocabulary,
-            name=_extractor_label(config), compare_with_lexicon=config.extraction.compare_with_lexicon,
+            store, store.records([corpus.name]).join(texts, on="report_key"), version, vocabulary,
+            name="lexicon" if provenance.extractor == "lexicon" else f"llm: {provenance.model}",
+            compare_with_lexicon=config.extraction.compare_with_lexicon,
         )  # fmt: skip
         _print_assessment(corpus.name, assessment, store, gaps)
     return 0

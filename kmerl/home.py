@@ -4,11 +4,10 @@
 
     <home>/store/                  the stores, unless ``store`` puts them on an fsspec URL
         ecg_signals/<source>/      signal store (kmerl.signals)
-        report_knowledge/          knowledge store (kmerl.extraction.store), audit.duckdb beside it
+        report_knowledge/          knowledge store (kmerl.extraction.store; `kmerl audit` reads it)
         feature_store/             feature store (kmerl.features)
         kmerl_encoder/             training runs (kmerl.model.runs), when the stores are local
     <home>/runs/                   training runs when the stores are remote (runs need a file system)
-    <home>/audit.duckdb            the audit database when the stores are remote
     <home>/models/                 LLMs converted for vLLM
     <home>/cache/vllm/             vLLM's compile and download cache
     <home>/dagster/                the Dagster instance (DAGSTER_HOME of the main run and ``make ui``)
@@ -53,12 +52,6 @@ class HomeLayout:
         return Path(self.store_root / "kmerl_encoder") if is_local(self.store_root) else self.home / "runs"
 
     @property
-    def audit_database(self) -> Path:
-        """DuckDB reads the knowledge store by glob, so the database sits beside it when it is local."""
-        knowledge = self.knowledge_store
-        return Path(knowledge / "audit.duckdb") if is_local(knowledge) else self.home / "audit.duckdb"
-
-    @property
     def models(self) -> Path:
         return self.home / "models"
 
@@ -81,7 +74,7 @@ class HomeLayout:
     def paths(self) -> dict[str, str]:
         """Every path by name, as ``kmerl home`` prints them."""
         names = (
-            "store_root", "signal_store", "knowledge_store", "feature_store", "runs", "audit_database",
+            "store_root", "signal_store", "knowledge_store", "feature_store", "runs",
             "models", "vllm_cache", "dagster", "experiments", "logs",
         )  # fmt: skip
         return {name: str(getattr(self, name)) for name in names}

@@ -1,21 +1,21 @@
-"""report_knowledge through a real Dagster instance, on the lexicon (the LLM
-backends are materialized in test_extraction_server.py)."""
+"""report_knowledge and report_corpus_knowledge through a real Dagster instance, on the
+lexicon (the LLM backends are materialized in test_extraction_server.py)."""
 
 from pathlib import Path
 
-import duckdb
 import polars as pl
 from dagster import DagsterInstance
 
-from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
+from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, REPORT_KNOWLEDGE
 from assets.shared.metadata import metadata_values
 from kmerl.config import KmerlConfig
-from kmerl.extraction import ExtractionConfig, KnowledgeStore, ServerConfig
+from kmerl.corpora import PtbXlReports
+from kmerl.extraction import ExtractionConfig, KnowledgeStore, ServerConfig, open_audit
 from kmerl.ingest import IngestConfig
 from kmerl.sources import PtbXlSource, WfdbFolderSource
 from pipeline.definitions import defs
 from pipeline.defs import build_definitions
-from pipeline.defs.jobs import PER_SOURCE_JOB
+from pipeline.defs.jobs import CORPORA_JOB, PER_SOURCE_JOB
 
 
 def test_report_knowledge_is_defined_per_source_downstream_of_ecg_signals() -> None:
@@ -62,7 +62,7 @@ def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_da
         "sinus_rhythm",
     ]
     assert sorted(p.suffix for p in (store.root / "quality").iterdir()) == [".md", ".md", ".parquet", ".parquet"]
-    with duckdb.connect(metadata["audit_database"], read_only=True) as db:
+    with open_audit(store) as db:
         assert db.execute("SELECT count(*) FROM record_knowledge").fetchall() == [(500,)]
 
 
@@ -105,3 +105,34 @@ def test_a_run_may_override_what_the_prompt_version_does_not_hash_and_nothing_el
     assert failure.step_key == "report_knowledge"
     message = failure.step_failure_data.error.message  # type: ignore[union-attr]
     assert "prompt version" in message and "reload the code location" in message
+
+
+def test_a_report_corpus_is_a_partition_of_its_own_asset_that_feeds_nothing(tmp_path: Path, shared_data: Path) -> None:
+    rows = pl.read_csv(shared_data / "ptbxl-reports" / "ptbxl_reports.csv", infer_schema=False)
+    corpus_file = tmp_path / "reports.csv"
+    pl.concat([rows.filter(pl.col("strat_fold") == fold).head(60) for fold in ("3", "8")]).write_csv(corpus_file)
+    config = KmerlConfig(
+        home=tmp_path,
+        corpora=[PtbXlReports(name="sample_reports", path=corpus_file)],
+        extraction=ExtractionConfig(backend="lexicon"),
+    )
+    defs = build_definitions(config)
+    graph = defs.resolve_asset_graph()
+    assert graph.get(CORPUS_KNOWLEDGE).child_keys == set() and graph.get(CORPUS_KNOWLEDGE).parent_keys == set()
+    with DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def(CORPORA_JOB).execute_in_process(partition_key="sample_reports", instance=instance)
+        assert result.success
+        assert instance.fetch_materializations(ECG_SIGNALS, limit=1).records == []
+    (event,) = result.asset_materializations_for_node("report_corpus_knowledge")
+    metadata = metadata_values(event.metadata)
+    assert metadata["rows"] == 120 and metadata["dagster/row_count"] == 120
+    assert (
+        "| lexicon | development | 60 |" in metadata["quality"]
+        and "| lexicon | validation | 60 |" in metadata["quality"]
+    )
+    assert "| unmatched statement |" in metadata["vocabulary_gaps"]
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"row_accounting": True, "extraction_validity": True, "label_agreement": True}
+    store = KnowledgeStore(tmp_path / "store" / "report_knowledge")
+    assert store.current("sample_reports").records == 120
+    assert not (tmp_path / "store" / "ecg_signals").exists()

@@ -6,11 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from kmerl.corpora import ReportTable
-from kmerl.extraction import KnowledgeStore, LexiconExtractor, build_audit_database, load_vocabulary
+from kmerl.extraction import KnowledgeStore, LexiconExtractor, load_vocabulary, open_audit
 from kmerl.extraction.corpus import extract_corpus
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +94,6 @@ def test_the_gap_report_counts_development_records_only_and_is_an_audit_view(tmp
     assert gaps.select("statement", "reports", "records").rows() == [("fruchtbarer zipfel", 2, 3)]
     (row,) = gaps.iter_rows(named=True)
     assert row["missed_labels"] == ["LVH 2"] and row["labels"] == ["LVH 2", "SR 2"]
-    path = build_audit_database(store, tmp_path / "audit.duckdb")
-    with duckdb.connect(str(path), read_only=True) as db:
+    with open_audit(store) as db:
         statements = db.execute("SELECT statement, split FROM vocabulary_gaps ORDER BY statement").fetchall()
     assert statements == [("fruchtbarer zipfel", "development"), ("geheimer wert", "validation")]

@@ -9,7 +9,6 @@ evidence in the text, cached), not how well it reads; bench/README.md measures t
 import shutil
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -19,10 +18,10 @@ from kmerl.extraction import (
     KnowledgeSchema,
     KnowledgeStore,
     LlmExtractor,
-    build_audit_database,
     extract_reports,
     load_prompt,
     load_vocabulary,
+    open_audit,
 )
 from kmerl.extraction.lexicon import Lexicon
 from kmerl.extraction.prompts import PROMPTS_DIR
@@ -88,8 +87,7 @@ def test_a_changed_prompt_re_extracts_under_a_new_version_and_the_old_one_stays(
     assert second.knowledge_version != first.knowledge_version
     assert second.cached == 0 and second.extracted == 8 and second.llm_requests == first.llm_requests
     assert store.table("mentions", first.knowledge_version).sort("report_key", "position").equals(old_rows)
-    audit = build_audit_database(store, tmp_path / "audit.duckdb")
-    with duckdb.connect(str(audit), read_only=True) as db:
+    with open_audit(store) as db:
         versions = db.execute("SELECT knowledge_version, prompt_name FROM knowledge_versions ORDER BY 1").fetchall()
         assert {v for v, _ in versions} == {first.knowledge_version, second.knowledge_version}
         diff = db.execute(

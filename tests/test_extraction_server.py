@@ -5,7 +5,6 @@ bounded concurrency, and the report_knowledge asset materialized through it."""
 import shutil
 from pathlib import Path
 
-import duckdb
 from dagster import DagsterInstance, evaluate_automation_conditions, instance_for_test
 
 from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
@@ -21,6 +20,7 @@ from kmerl.extraction import (
     extract_reports,
     load_prompt,
     load_vocabulary,
+    open_audit,
 )
 from kmerl.extraction.config import ServerConfig
 from kmerl.extraction.embedded_model import EMBEDDED_MODEL_ID
@@ -115,12 +115,11 @@ def test_a_prompt_edit_reextracts_only_the_knowledge_under_a_new_version(
         assert result.success
         ingests = instance.fetch_materializations(ECG_SIGNALS, limit=10).records
         assert len(ingests) == 1  # the signals were not recomputed
-    (event,) = result.asset_materializations_for_node("report_knowledge")
-    audit_file = event.metadata["audit_database"].value
+    assert len(result.asset_materializations_for_node("report_knowledge")) == 1
     store = KnowledgeStore(tmp_path / "store" / "report_knowledge")
     versions = store.versions()["knowledge_version"].to_list()
     assert len([v for v in versions if v.startswith("llm-")]) == 2
-    with duckdb.connect(audit_file, read_only=True) as db:
+    with open_audit(store) as db:
         per_version = db.execute(
             "SELECT knowledge_version, count(*) FROM reports WHERE knowledge_version LIKE 'llm-%' GROUP BY ALL"
         ).fetchall()

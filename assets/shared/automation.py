@@ -11,3 +11,5 @@ from dagster import AutomationCondition
 # (Annotated as a plain AutomationCondition: its generic variants do not compose under type checkers.)
 _CODE_CHANGED: AutomationCondition = AutomationCondition.code_version_changed()
 ON_UPSTREAM_OR_CODE_CHANGE = AutomationCondition.eager() | _CODE_CHANGED.since_last_handled()
+# A report corpus has no upstream: it is first extracted on request, then again when the prompt changes.
+ON_CODE_CHANGE = _CODE_CHANGED.since_last_handled()

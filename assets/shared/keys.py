@@ -5,6 +5,7 @@ from dagster import AssetKey
 RAW_ARCHIVES = AssetKey("raw_ecg_archives")
 ECG_SIGNALS = AssetKey("ecg_signals")
 REPORT_KNOWLEDGE = AssetKey("report_knowledge")
+CORPUS_KNOWLEDGE = AssetKey("report_corpus_knowledge")
 FEATURE_STORE = AssetKey("feature_store")
 KMERL_ENCODER = AssetKey("kmerl_encoder")
 ENCODER_EVALUATION = AssetKey("encoder_evaluation")

@@ -10,6 +10,15 @@ from kmerl.config import KmerlConfig
 PIPELINE_GROUP = "kmerl"
 
 
+# Report corpora: extracted and scored beside the pipeline, never feeding pretraining.
+CORPORA_GROUP = "report_corpora"
+
+
+def corpus_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
+    """One partition per configured report corpus: a new corpus is a configuration entry."""
+    return StaticPartitionsDefinition([corpus.name for corpus in config.corpora])
+
+
 def source_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
     """One partition per configured source (per slice of a sliced one), so a backfill
     can re-run one archive, or one slice of a large one."""

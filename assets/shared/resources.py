@@ -11,9 +11,7 @@ from dagster import AssetExecutionContext, ConfigurableResource, Failure
 from kmerl.extraction import (
     ExtractionConfig,
     Extractor,
-    KnowledgeStore,
     Vocabulary,
-    build_audit_database,
     describe_extractor,
     open_extractor,
 )
@@ -69,15 +67,6 @@ class ExtractorResource(ConfigurableResource):
         """The extractor for one materialization; an in-process engine stops afterwards."""
         with open_extractor(config, Path(self.home), vocabulary) as extractor:
             yield extractor
-
-
-class AuditDatabaseResource(ConfigurableResource):
-    """The DuckDB file auditors open read-only: views over every knowledge version."""
-
-    path: str
-
-    def rebuild(self, store: KnowledgeStore) -> Path:
-        return build_audit_database(store, Path(self.path))
 
 
 class StageProgress:

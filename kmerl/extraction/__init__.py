@@ -13,7 +13,7 @@ Library entry points (usable without Dagster)::
     entities = store.entities(run.knowledge_version)   # report_key, entity_id, status
 """
 
-from kmerl.extraction.audit import build_audit_database, open_audit
+from kmerl.extraction.audit import open_audit
 from kmerl.extraction.config import EMBEDDED_MODEL, EngineConfig, ExtractionConfig, SamplingConfig, ServerConfig
 from kmerl.extraction.extractor import (
     ExtractedReport,
@@ -66,7 +66,6 @@ __all__ = [
     "ServerConfig",
     "Vocabulary",
     "VocabularyError",
-    "build_audit_database",
     "describe_extractor",
     "extract_reports",
     "load_prompt",

@@ -10,17 +10,12 @@ each version extracted, agreement with labels, what the LLM decided, vocabulary 
 
 from __future__ import annotations
 
-import glob
-import os
-import uuid
-from pathlib import Path
-
 import duckdb
 import pyarrow.dataset as pads
 
 from kmerl.extraction.gaps import ASSERTED_SQL, CREDITS_SQL, GAPS_SQL
 from kmerl.extraction.store import RECORDS_SCHEMA, REJECTED_SCHEMA, TABLES, VOCABULARY_SCHEMA, KnowledgeStore
-from kmerl.storage import arrow_location, is_local
+from kmerl.storage import arrow_location
 
 _BASE_TABLES = {**TABLES, "records": RECORDS_SCHEMA, "rejected": REJECTED_SCHEMA, "vocabulary": VOCABULARY_SCHEMA}
 _VIEWS = {
@@ -136,43 +131,6 @@ def open_audit(store: KnowledgeStore) -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def build_audit_database(store: KnowledgeStore, path: Path) -> Path:
-    """(Re)build the audit database at ``path``, atomically: readers keep the old file
-    until the new one is complete.
-
-    The views read the store's files by glob, so the store must be on a local or
-    mounted file system (object stores need DuckDB's httpfs and credentials there).
-    """
-    if not is_local(store.root):
-        raise ValueError(f"the audit database reads the knowledge store by glob; {store.root} is not a local path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-    try:
-        with duckdb.connect(str(temp)) as connection:
-            _create_views(connection, store)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-        temp.with_name(temp.name + ".wal").unlink(missing_ok=True)
-    return path
-
-
-def _create_views(connection: duckdb.DuckDBPyConnection, store: KnowledgeStore) -> None:
-    """Views over the files that exist; the dependent views only where their inputs do."""
-    present = {
-        name
-        for name in ("reports", "mentions", "quarantine", "records", "rejected", "vocabulary", "provenance")
-        if glob.glob(store.glob(name))
-    }
-    reader = dict.fromkeys(present, "read_parquet") | {"provenance": "read_json_auto"}
-    for name in sorted(present):
-        view = "knowledge_versions" if name == "provenance" else name
-        connection.execute(
-            f"CREATE VIEW {view} AS SELECT * FROM {reader[name]}({_quote(store.glob(name))}, union_by_name = true)"
-        )
-    _create_derived_views(connection, present)
-
-
 def _create_derived_views(connection: duckdb.DuckDBPyConnection, present: set[str]) -> None:
     if "reports" not in present:
         return
@@ -183,7 +141,3 @@ def _create_derived_views(connection: duckdb.DuckDBPyConnection, present: set[st
         for name, sql in _RECORD_VIEWS.items():
             connection.execute(f"CREATE VIEW {name} AS {sql}")
         connection.execute(f"CREATE VIEW vocabulary_gaps AS {GAPS_SQL}")
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -15,15 +15,16 @@ from kmerl.corpora import CorpusRows, PtbXlReports, ReportTable, read_corpus
 from kmerl.extraction.assessment import Assessment, assess
 from kmerl.extraction.extractor import Extractor
 from kmerl.extraction.runner import ExtractionRun, extract_reports
-from kmerl.extraction.store import KnowledgeStore
+from kmerl.extraction.store import KnowledgeStore, SourceKnowledge
 from kmerl.extraction.vocabulary import Vocabulary
-from kmerl.ingest.progress import ProgressCallback
+from kmerl.progress import ProgressCallback
 
 
 @dataclass(frozen=True, slots=True)
 class CorpusExtraction:
     rows: CorpusRows
     run: ExtractionRun
+    published: SourceKnowledge  # what the corpus's records now read (KnowledgeStore.current)
     assessment: Assessment
 
     @property
@@ -53,6 +54,7 @@ def extract_corpus(
     records = rows.records.with_columns(pl.Series("report_key", run.report_keys, dtype=pl.String))
     store.write_records(corpus.name, records)
     store.write_rejected(corpus.name, rows.rejected)
+    published = store.publish(corpus.name, run.knowledge_version)
     assessment = assess(
         store,
         records,
@@ -62,4 +64,4 @@ def extract_corpus(
         compare_with_lexicon=compare_with_lexicon,
         system=corpus.label_system if isinstance(corpus, ReportTable) else "scp",
     )
-    return CorpusExtraction(rows, run, assessment)
+    return CorpusExtraction(rows, run, published, assessment)

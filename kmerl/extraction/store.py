@@ -151,15 +151,6 @@ class KnowledgeStore:
         parts = (self.root / "versions").glob(f"{version or '*'}/parts/*/{_PART_COMPLETE}")
         return sorted(part.parent / f"{table}.parquet" for part in parts)
 
-    def glob(self, table: str) -> str:
-        """A glob over every version's files of ``table`` (or of ``records``, ``vocabulary``,
-        ``provenance``), for DuckDB and other readers."""
-        if table in ("records", "vocabulary", "rejected"):
-            return str(self.root / table / "*.parquet")
-        if table == "provenance":
-            return str(self.root / "versions" / "*" / "provenance.json")
-        return str(self.root / "versions" / "*" / "parts" / "*" / f"{table}.parquet")
-
     def files(self, table: str) -> list[UPath]:
         """The Parquet files of a table kept beside the versions: ``records``, ``rejected``, ``vocabulary``."""
         return sorted((self.root / table).glob("*.parquet"))
@@ -290,7 +281,7 @@ class KnowledgeStore:
         return keys
 
     def records(self, sources: Iterable[str] | None = None) -> pl.DataFrame:
-        files = sorted((self.root / "records").glob("*.parquet"))
+        files = self.files("records")
         if sources is not None:
             files = [f for f in files if f.stem in set(sources)]
         if not files:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, define_asset_job
 
 from assets.shared.keys import (
+    CORPUS_KNOWLEDGE,
     ECG_SIGNALS,
     ENCODER_EVALUATION,
     FEATURE_STORE,
@@ -18,6 +19,7 @@ EXTRACT_JOB = "extract_knowledge"
 PER_SOURCE_JOB = "per_source"
 TRAIN_JOB = "train_and_evaluate"
 COMPARE_JOB = "compare_models"
+CORPORA_JOB = "extract_corpora"
 
 ingest_sources = define_asset_job(
     INGEST_JOB,
@@ -45,10 +47,17 @@ compare_models = define_asset_job(
     description="Pretrain and evaluate K-MERL, the MERL-style baseline and the ablations on the same data.",
 )
 
+extract_corpora = define_asset_job(
+    CORPORA_JOB,
+    selection=AssetSelection.assets(CORPUS_KNOWLEDGE),
+    description="Extract and score one report corpus (no signals; nothing downstream).",
+)
+
 JOBS = [
     ingest_sources,
     extract_knowledge,
     per_source,
     train_and_evaluate,
     compare_models,
+    extract_corpora,
 ]
