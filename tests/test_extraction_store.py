@@ -129,6 +129,17 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Pat
     assert not any(
         (store.version_dir(run.knowledge_version) / "staging").iterdir()
     )  # the killed writer's folder is gone
+    # what the source publishes is the same bytes as an uninterrupted run's, batched otherwise
+    records = ptbxl_records(ptbxl_root).select("record_id", "report_key", "labels")
+    uninterrupted = KnowledgeStore(tmp_path / "uninterrupted")
+    again = extract_reports(reports, LexiconExtractor(VOCABULARY, 12), uninterrupted, VOCABULARY, reports_per_part=100)
+    published = []
+    for each in (store, uninterrupted):
+        each.write_records("ptbxl", records)
+        published.append(each.publish("ptbxl", again.knowledge_version))
+    assert published[0].files_hash == published[1].files_hash and published[0].content_hash == published[1].content_hash
+    files = [each.published_files("ptbxl") for each in (store, uninterrupted)]
+    assert all(files[0][table].read_bytes() == files[1][table].read_bytes() for table in ("reports", "mentions"))
 
 
 class _ScriptedBackend:

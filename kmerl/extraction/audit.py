@@ -31,7 +31,7 @@ _VIEWS = {
                list(m.entity_id ORDER BY m.position) FILTER (m.status = 'uncertain' AND m.flag IS NULL) AS uncertain,
                list(m.entity_id ORDER BY m.position) FILTER (m.status = 'absent' AND m.flag IS NULL) AS absent,
                list(m.entity_id ORDER BY m.position) FILTER (m.flag IS NOT NULL) AS flagged,
-               r.notes, r.extracted_at
+               r.notes
         FROM reports r LEFT JOIN mentions m USING (knowledge_version, report_key)
         GROUP BY ALL""",
 }

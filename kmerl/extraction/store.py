@@ -36,7 +36,7 @@ from kmerl.atomic import atomic_directory, atomic_write, remove_stale_directorie
 from kmerl.extraction.extractor import Provenance, QuarantinedReport, ReportOutcome
 from kmerl.extraction.schema import ReportKnowledge
 from kmerl.extraction.vocabulary import VOCABULARY_FRAME_SCHEMA, Vocabulary
-from kmerl.hashing import stable_hash
+from kmerl.hashing import bytes_hash, stable_hash
 from kmerl.signals.schema import LABEL_TYPE
 from kmerl.storage import StorePath, read_parquet, store_path
 from kmerl.versioned_store import Manifest, VersionedStore
@@ -66,7 +66,6 @@ REPORTS_SCHEMA = pa.schema(
         pa.field("knowledge_json", pa.string(), nullable=False),
         pa.field("schema_version", pa.string(), nullable=False),
         pa.field("vocabulary_version", pa.string(), nullable=False),
-        pa.field("extracted_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
 MENTIONS_SCHEMA = pa.schema(
@@ -83,7 +82,6 @@ MENTIONS_SCHEMA = pa.schema(
         pa.field("evidence_found", pa.bool_(), nullable=False),
         pa.field("flag", pa.string()),
         pa.field("decided_by", pa.string(), nullable=False),  # lexicon, llm, or both (the LLM confirmed the lexicon)
-        pa.field("extracted_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
 QUARANTINE_SCHEMA = pa.schema(
@@ -95,7 +93,6 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("detail", pa.string(), nullable=False),
         pa.field("raw_output", pa.string(), nullable=False),
         pa.field("attempts", pa.int16(), nullable=False),
-        pa.field("quarantined_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ]
 )
 RECORDS_SCHEMA = pa.schema(
@@ -123,6 +120,7 @@ VOCABULARY_SCHEMA = pl.DataFrame(schema=VOCABULARY_FRAME_SCHEMA | {"vocabulary_v
 # written last: a part is complete once it is there.
 _PART_COMPLETE = "reports.parquet"
 _STATUS_RANK = {"present": 0, "uncertain": 1, "absent": 2}
+_ORDER = {"reports": ("report_key",), "mentions": ("report_key", "position"), "quarantine": ("report_key",)}
 
 
 class SourceKnowledge(Manifest):
@@ -135,7 +133,8 @@ class SourceKnowledge(Manifest):
     extractor: str
     model: str | None
     records: int
-    content_hash: str  # record -> report links, the entities of those reports, which of them are quarantined
+    content_hash: str  # what the records read, whatever version it came from: links, entities, quarantined reports
+    files_hash: str  # the bytes of the published files (sources/<source>/knowledge/<files_hash>/)
 
 
 class KnowledgeStore:
@@ -177,8 +176,7 @@ class KnowledgeStore:
         version = provenance.knowledge_version
         key = stable_hash("part", sorted(o.report.key for o in outcomes))
         staging = self.version_dir(version) / "staging"
-        now = datetime.now(UTC)
-        tables = _rows(provenance, vocabulary, outcomes, now)
+        tables = _rows(provenance, vocabulary, outcomes)
         with atomic_directory(self.version_dir(version) / "parts" / key, staging, _PART_COMPLETE) as folder:
             for name, rows in tables.items():
                 pq.write_table(
@@ -206,13 +204,25 @@ class KnowledgeStore:
 
     def publish(self, source: str, version: str) -> SourceKnowledge:
         """Make ``version`` the knowledge of ``source``'s records (as :meth:`write_records` last
-        linked them). The content hash ignores the version itself: a prompt edit that gives the
-        same entities gives the same hash."""
+        linked them): its rows for those records, sorted, written once under the hash of their
+        bytes, so however the extraction was batched, killed and resumed, the same outcomes give
+        the same files. The content hash ignores the version: a prompt edit that gives the same
+        entities leaves everything downstream fresh."""
         links = self.records([source]).select("record_id", "report_key").sort("record_id")
-        keys = set(links.get_column("report_key").to_list())
-        entities = self.entities(version).filter(pl.col("report_key").is_in(keys)).sort("report_key", "entity_id")
-        quarantined = sorted(keys & set(self.table("quarantine", version).get_column("report_key").to_list()))
-        content = stable_hash(links.rows(), entities.rows(), quarantined)
+        keys = links.get_column("report_key").unique().to_list()
+        tables = {
+            name: self.table(name, version).filter(pl.col("report_key").is_in(keys)).sort(*_ORDER[name])
+            for name in TABLES
+        }
+        encoded = {name: _parquet_bytes(frame.to_arrow().cast(TABLES[name])) for name, frame in tables.items()}
+        files = bytes_hash(_parquet_bytes(links.to_arrow()) + b"".join(encoded[name] for name in sorted(encoded)))
+        entities = _strongest_status(tables["mentions"])
+        content = stable_hash(links.rows(), entities.rows(), tables["quarantine"].get_column("report_key").to_list())
+        folder = self.root / "sources" / source / "knowledge" / files
+        if not (folder / _PART_COMPLETE).exists():
+            with atomic_directory(folder, self.root / "sources" / source / "staging", _PART_COMPLETE) as staging:
+                for name, data in encoded.items():
+                    (staging / f"{name}.parquet").write_bytes(data)
         provenance = self.provenance(version)
         manifest = SourceKnowledge(
             version=stable_hash(source, version, content),
@@ -224,9 +234,15 @@ class KnowledgeStore:
             model=provenance.model,
             records=links.height,
             content_hash=content,
+            files_hash=files,
         )
         self.source_versions(source).publish(manifest)
         return manifest
+
+    def published_files(self, source: str) -> dict[str, UPath]:
+        """The Parquet files of ``source``'s current knowledge, by table."""
+        folder = self.root / "sources" / source / "knowledge" / self.current(source).files_hash
+        return {name: folder / f"{name}.parquet" for name in TABLES}
 
     def source_versions(self, source: str) -> VersionedStore[SourceKnowledge]:
         return VersionedStore(self.root / "sources" / source, SourceKnowledge)
@@ -295,13 +311,7 @@ class KnowledgeStore:
         report mentions an entity twice, ``present`` wins over ``uncertain``
         over ``absent``. Join it to :meth:`records` on ``report_key``.
         """
-        mentions = self.table("mentions", version).filter(pl.col("flag").is_null())
-        return (
-            mentions.with_columns(pl.col("status").replace_strict(_STATUS_RANK, return_dtype=pl.Int8).alias("rank"))
-            .sort("report_key", "entity_id", "rank")
-            .unique(["report_key", "entity_id"], keep="first", maintain_order=True)
-            .select("report_key", "entity_id", "status")
-        )
+        return _strongest_status(self.table("mentions", version))
 
     def knowledge(self, version: str, keys: Iterable[str] | None = None) -> dict[str, ReportKnowledge]:
         """The validated knowledge of each report (all, or the given keys)."""
@@ -311,14 +321,34 @@ class KnowledgeStore:
         return {key: ReportKnowledge.model_validate_json(raw) for key, raw in reports.iter_rows()}
 
 
+def _strongest_status(mentions: pl.DataFrame) -> pl.DataFrame:
+    """One row per (report, entity) of the mentions with evidence: the strongest status."""
+    return (
+        mentions.filter(pl.col("flag").is_null())
+        .with_columns(pl.col("status").replace_strict(_STATUS_RANK, return_dtype=pl.Int8).alias("rank"))
+        .sort("report_key", "entity_id", "rank")
+        .unique(["report_key", "entity_id"], keep="first", maintain_order=True)
+        .select("report_key", "entity_id", "status")
+    )
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    """A table as Parquet bytes; pyarrow writes no timestamps, so equal tables give equal bytes."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
 def _read_frames(files: list[UPath]) -> pl.DataFrame:
     """Parquet files through pyarrow, so fsspec URLs work as local paths do."""
     return pl.from_arrow(pa.concat_tables([read_parquet(f) for f in files], promote_options="default"))  # type: ignore[return-value]
 
 
 def _rows(
-    provenance: Provenance, vocabulary: Vocabulary, outcomes: Sequence[ReportOutcome], now: datetime
+    provenance: Provenance, vocabulary: Vocabulary, outcomes: Sequence[ReportOutcome]
 ) -> dict[str, list[dict[str, object]]]:
+    """The tables' rows: what the outcomes say and nothing about when (the same outcomes give
+    the same bytes; Dagster and the provenance file keep the times)."""
     common = {
         "knowledge_version": provenance.knowledge_version,
         "extractor": provenance.extractor,
@@ -338,7 +368,6 @@ def _rows(
                     "detail": outcome.detail,
                     "raw_output": outcome.raw_output,
                     "attempts": outcome.attempts,
-                    "quarantined_at": now,
                 }
             )
             continue
@@ -360,7 +389,6 @@ def _rows(
                 "knowledge_json": knowledge.model_dump_json(),
                 "schema_version": provenance.schema_version,
                 "vocabulary_version": provenance.vocabulary_version,
-                "extracted_at": now,
             }
         )
         for position, (mention, flag, decider) in enumerate(
@@ -381,7 +409,6 @@ def _rows(
                     "evidence_found": flag is None,
                     "flag": None if flag is None else flag.value,
                     "decided_by": decider,
-                    "extracted_at": now,
                 }
             )
     return tables
