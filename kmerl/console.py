@@ -30,13 +30,13 @@ class StageBars:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self._bars = RichProgress(
-            TextColumn("{task.description:<22}"),
-            BarColumn(bar_width=28),
+            TextColumn("{task.description:<20}"),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]:<8}"),
+            TextColumn("{task.fields[unit]:<7}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(compact=True),
             TextColumn("{task.fields[detail]}"),
             console=self.console,
         )

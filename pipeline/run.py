@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from dagster import AssetExecutionContext, ExecuteInProcessResult, LoggerDefinition
 
 
+# The run's Dagster logger: naming it in the run config puts it in place of the console logger.
+RUN_LOG = "run_log"
+LOG_TO_FILE = {"loggers": {RUN_LOG: {}}}
+
+
 class ConsoleProgress(StageProgress):
     """Log lines as usual, and a terminal bar per stage."""
 
@@ -61,22 +66,24 @@ def main() -> int:
     from pipeline.defs import build_definitions
     from pipeline.defs.jobs import PER_SOURCE_JOB, TRAIN_JOB
 
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     sources = ", ".join(config.partition_keys)
     out.print(f"kmerl: {sources}; extraction by {config.extraction.backend}; log {log_file}")
     instance = DagsterInstance.get()
     per_source: list[ExecuteInProcessResult] = []
     training: ExecuteInProcessResult | None = None
     with StageBars() as bars:
-        defs = build_definitions(config, ConsoleProgress(bars), loggers={"console": _dagster_logger(handler)})
+        defs = build_definitions(config, ConsoleProgress(bars), loggers={RUN_LOG: _dagster_logger(handler)})
         for partition in config.partition_keys:
             per_source.append(
                 defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(
-                    partition_key=partition, instance=instance, raise_on_error=False
+                    partition_key=partition, instance=instance, raise_on_error=False, run_config=LOG_TO_FILE
                 )
             )
         if all(result.success for result in per_source):
-            training = defs.resolve_job_def(TRAIN_JOB).execute_in_process(instance=instance, raise_on_error=False)
+            training = defs.resolve_job_def(TRAIN_JOB).execute_in_process(
+                instance=instance, raise_on_error=False, run_config=LOG_TO_FILE
+            )
     for partition, result in zip(config.partition_keys, per_source, strict=True):
         out.print(_source_summary(partition, result) if result.success else _failure(partition, result))
     if training is None:
