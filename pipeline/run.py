@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # The run's Dagster logger: naming it in the run config puts it in place of the console logger.
 RUN_LOG = "run_log"
-LOG_TO_FILE = {"loggers": {RUN_LOG: {}}}
+LOG_TO_FILE: dict[str, dict[str, dict[str, object]]] = {"loggers": {RUN_LOG: {}}}
 
 
 class ConsoleProgress(StageProgress):
