@@ -21,7 +21,7 @@ from rich.table import Table
 from assets.shared.metadata import metadata_values
 from assets.shared.resources import StageProgress
 from kmerl.config import KmerlConfig
-from kmerl.console import StageBars
+from kmerl.console import StageBars, console
 from kmerl.progress import Progress, ProgressCallback
 
 if TYPE_CHECKING:
@@ -54,9 +54,10 @@ def main() -> int:
     config = KmerlConfig()
     layout = config.layout
     os.environ.setdefault("DAGSTER_HOME", str(layout.dagster))
-    # The engine's configuration dump each time a partition starts it would break the
-    # progress bars; its warnings and errors still show.
+    # The engine's configuration dump each time a partition starts it, and the model
+    # loaders' own bars, would break the progress bars; warnings and errors still show.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     log_file = layout.logs / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     handler = _log_to(log_file)
@@ -66,7 +67,7 @@ def main() -> int:
     from pipeline.defs import build_definitions
     from pipeline.defs.jobs import PER_SOURCE_JOB, TRAIN_JOB
 
-    out = Console(highlight=False, soft_wrap=True)
+    out = console()
     sources = ", ".join(config.partition_keys)
     out.print(f"kmerl: {sources}; extraction by {config.extraction.backend}; log {log_file}")
     instance = DagsterInstance.get()
@@ -98,11 +99,13 @@ def main() -> int:
 
 
 def _log_to(path: Path) -> logging.Handler:
-    """The library's log records and Python warnings go to the run's log file."""
+    """The library's log records (INFO and up), other libraries' warnings and Python
+    warnings go to the run's log file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("kmerl").setLevel(logging.INFO)
     logging.captureWarnings(True)
     return handler
 
@@ -113,7 +116,8 @@ def _dagster_logger(handler: logging.Handler) -> LoggerDefinition:
 
     def to_file(_: InitLoggerContext) -> logging.Logger:
         # A logger outside the logging tree, as Dagster's own console logger is: no propagation.
-        run_logger = logging.Logger("dagster", level=logging.INFO)
+        # DEBUG, as that logger: every event of the run, step starts and outputs included.
+        run_logger = logging.Logger("dagster", level=logging.DEBUG)
         run_logger.addHandler(handler)
         return run_logger
 
