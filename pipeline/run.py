@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from assets.shared.metadata import metadata_values
@@ -141,8 +142,13 @@ def _source_summary(partition: str, result: ExecuteInProcessResult) -> str:
 
 
 def _failure(name: str, result: ExecuteInProcessResult) -> str:
-    failures = [event.step_key or "" for event in result.get_step_failure_events()]
-    return f"[red]{name} failed[/red] in {', '.join(failures) or 'the run'} (run {result.run_id})"
+    """Which step failed and the first line of why; the log file and the UI have the rest."""
+    failures = [
+        f"{event.step_key}: {error.message.strip().splitlines()[0] if error else 'failed'}"
+        for event in result.get_step_failure_events()
+        for error in [event.step_failure_data.error]
+    ]
+    return f"[red]{name} failed[/red] (run {result.run_id}): {escape('; '.join(failures)) or 'see the log'}"
 
 
 def _print_training(out: Console, result: ExecuteInProcessResult) -> None:
