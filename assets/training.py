@@ -33,6 +33,7 @@ from kmerl.config import KmerlConfig, TrainingLaunchConfig
 from kmerl.features import FeatureStore
 from kmerl.model.plots import loss_curves
 from kmerl.model.runs import Metrics, RunManifest, RunStore, following_steps, read_metrics, run_key, step_progress
+from kmerl.progress import Progress
 
 
 def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
@@ -79,6 +80,8 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
         with following_steps(run.root, on_step):
             reported = pipes.run(command=command, context=context).get_materialize_result()
         manifest = runs.publish(key)
+        loss = manifest.final.get("train_loss", float("nan"))
+        report(Progress(manifest.steps, manifest.steps, time.monotonic() - started, "steps", f"loss {loss:.3f}"))
         metadata = {**(reported.metadata or {}), **_metadata(runs, manifest)}
         return MaterializeResult(metadata=metadata, data_version=reported.data_version or DataVersion(key))
 

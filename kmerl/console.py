@@ -23,20 +23,31 @@ from rich.progress import Progress as RichProgress
 
 from kmerl.progress import Progress
 
+# Away from a terminal (a log, CI) rich would assume 80 columns and cut the bars short.
+WIDTH_AWAY_FROM_A_TERMINAL = 120
+
+
+def console(stderr: bool = False) -> Console:
+    """A console for bars (stderr) or results (stdout) that leaves long lines whole."""
+    terminal = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not terminal.is_terminal:
+        terminal.width = WIDTH_AWAY_FROM_A_TERMINAL
+    return terminal
+
 
 class StageBars:
     """The bars of one command's stages; use it as a context manager."""
 
-    def __init__(self, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=True)
+    def __init__(self, terminal: Console | None = None) -> None:
+        self.console = terminal or console(stderr=True)
         self._bars = RichProgress(
-            TextColumn("{task.description:<22}"),
-            BarColumn(bar_width=28),
+            TextColumn("{task.description:<20}"),
+            BarColumn(bar_width=20),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]:<8}"),
+            TextColumn("{task.fields[unit]:<7}"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(compact=True),
             TextColumn("{task.fields[detail]}"),
             console=self.console,
         )

@@ -16,16 +16,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from assets.shared.metadata import metadata_values
 from assets.shared.resources import StageProgress
 from kmerl.config import KmerlConfig
-from kmerl.console import StageBars
+from kmerl.console import StageBars, console
 from kmerl.progress import Progress, ProgressCallback
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext, ExecuteInProcessResult, LoggerDefinition
+
+
+# The run's Dagster logger: naming it in the run config puts it in place of the console logger.
+RUN_LOG = "run_log"
+LOG_TO_FILE: dict[str, dict[str, dict[str, object]]] = {"loggers": {RUN_LOG: {}}}
 
 
 class ConsoleProgress(StageProgress):
@@ -49,9 +55,10 @@ def main() -> int:
     config = KmerlConfig()
     layout = config.layout
     os.environ.setdefault("DAGSTER_HOME", str(layout.dagster))
-    # The engine's configuration dump each time a partition starts it would break the
-    # progress bars; its warnings and errors still show.
+    # The engine's configuration dump each time a partition starts it, and the model
+    # loaders' own bars, would break the progress bars; warnings and errors still show.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     log_file = layout.logs / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     handler = _log_to(log_file)
@@ -61,22 +68,24 @@ def main() -> int:
     from pipeline.defs import build_definitions
     from pipeline.defs.jobs import PER_SOURCE_JOB, TRAIN_JOB
 
-    out = Console(highlight=False)
+    out = console()
     sources = ", ".join(config.partition_keys)
     out.print(f"kmerl: {sources}; extraction by {config.extraction.backend}; log {log_file}")
     instance = DagsterInstance.get()
     per_source: list[ExecuteInProcessResult] = []
     training: ExecuteInProcessResult | None = None
     with StageBars() as bars:
-        defs = build_definitions(config, ConsoleProgress(bars), loggers={"console": _dagster_logger(handler)})
+        defs = build_definitions(config, ConsoleProgress(bars), loggers={RUN_LOG: _dagster_logger(handler)})
         for partition in config.partition_keys:
             per_source.append(
                 defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(
-                    partition_key=partition, instance=instance, raise_on_error=False
+                    partition_key=partition, instance=instance, raise_on_error=False, run_config=LOG_TO_FILE
                 )
             )
         if all(result.success for result in per_source):
-            training = defs.resolve_job_def(TRAIN_JOB).execute_in_process(instance=instance, raise_on_error=False)
+            training = defs.resolve_job_def(TRAIN_JOB).execute_in_process(
+                instance=instance, raise_on_error=False, run_config=LOG_TO_FILE
+            )
     for partition, result in zip(config.partition_keys, per_source, strict=True):
         out.print(_source_summary(partition, result) if result.success else _failure(partition, result))
     if training is None:
@@ -91,11 +100,13 @@ def main() -> int:
 
 
 def _log_to(path: Path) -> logging.Handler:
-    """The library's log records and Python warnings go to the run's log file."""
+    """The library's log records (INFO and up), other libraries' warnings and Python
+    warnings go to the run's log file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("kmerl").setLevel(logging.INFO)
     logging.captureWarnings(True)
     return handler
 
@@ -106,7 +117,8 @@ def _dagster_logger(handler: logging.Handler) -> LoggerDefinition:
 
     def to_file(_: InitLoggerContext) -> logging.Logger:
         # A logger outside the logging tree, as Dagster's own console logger is: no propagation.
-        run_logger = logging.Logger("dagster", level=logging.INFO)
+        # DEBUG, as that logger: every event of the run, step starts and outputs included.
+        run_logger = logging.Logger("dagster", level=logging.DEBUG)
         run_logger.addHandler(handler)
         return run_logger
 
@@ -130,8 +142,13 @@ def _source_summary(partition: str, result: ExecuteInProcessResult) -> str:
 
 
 def _failure(name: str, result: ExecuteInProcessResult) -> str:
-    failures = [event.step_key or "" for event in result.get_step_failure_events()]
-    return f"[red]{name} failed[/red] in {', '.join(failures) or 'the run'} (run {result.run_id})"
+    """Which step failed and the first line of why; the log file and the UI have the rest."""
+    failures = [
+        f"{event.step_key}: {error.message.strip().splitlines()[0] if error else 'failed'}"
+        for event in result.get_step_failure_events()
+        for error in [event.step_failure_data.error]
+    ]
+    return f"[red]{name} failed[/red] (run {result.run_id}): {escape('; '.join(failures)) or 'see the log'}"
 
 
 def _print_training(out: Console, result: ExecuteInProcessResult) -> None:

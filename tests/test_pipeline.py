@@ -59,6 +59,14 @@ def test_main_job_ingests_every_sample_record(tmp_path: Path) -> None:
     assert sum(int(n) for _, n, _, _ in counts) == 607
     assert all(int(n) == int(i) + int(q) for _, n, i, q in counts)
     assert (tmp_path / "dagster").is_dir() and (tmp_path / "store" / "ecg_signals" / "ptbxl" / "CURRENT").exists()
+    # What a person reads: a bar per stage, a summary that fits on a screen, no JSON event stream.
+    assert all(
+        stage in done.stderr for stage in ("ingest ptbxl", "extract cinc2021", "features", "pretrain", "evaluate")
+    )
+    assert len(done.stdout.splitlines()) <= 25 and "ptbxl_superclass" in done.stdout
+    assert not [line for line in (done.stdout + done.stderr).splitlines() if line.lstrip().startswith("{")]
+    (log,) = (tmp_path / "logs").glob("run-*.log")  # ... which goes to the run's log file, and to Dagster
+    assert "STEP_SUCCESS" in log.read_text() and "epoch 16: train loss" in log.read_text()
 
 
 @pytest.mark.slow

@@ -285,7 +285,7 @@ class KnowledgeStore:
         """``reports``, ``mentions`` or ``quarantine`` of one version (or of all)."""
         files = self.table_files(table, version)
         if not files:
-            return pl.from_arrow(TABLES[table].empty_table())  # type: ignore[return-value]
+            return pl.DataFrame(TABLES[table].empty_table())
         return _read_frames(files)
 
     def finished_keys(self, version: str) -> set[str]:
@@ -301,7 +301,7 @@ class KnowledgeStore:
         if sources is not None:
             files = [f for f in files if f.stem in set(sources)]
         if not files:
-            return pl.from_arrow(RECORDS_SCHEMA.empty_table())  # type: ignore[return-value]
+            return pl.DataFrame(RECORDS_SCHEMA.empty_table())
         return _read_frames(files)
 
     def entities(self, version: str) -> pl.DataFrame:
@@ -341,7 +341,7 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 
 def _read_frames(files: list[UPath]) -> pl.DataFrame:
     """Parquet files through pyarrow, so fsspec URLs work as local paths do."""
-    return pl.from_arrow(pa.concat_tables([read_parquet(f) for f in files], promote_options="default"))  # type: ignore[return-value]
+    return pl.DataFrame(pa.concat_tables([read_parquet(f) for f in files], promote_options="default"))
 
 
 def _rows(

@@ -175,7 +175,7 @@ def _write_chunk(
     entities = np.zeros((rows.height, len(targets)), dtype=np.uint8)
     for row, indices in enumerate(rows.get_column("entity_indices").to_list()):
         entities[row, indices or []] = 1
-    signals = np.stack([store.signal(int(p)) for p in positions]) if len(positions) else None
+    signals = np.stack([store.signal(int(p)) for p in positions]) if len(positions) else np.empty((0, 12, 0))
 
     schema = rows_schema(signal_format.dtype, signal_format.samples, signal_format.fs, text_encoder.dim, len(targets))
     written: dict[str, int] = {}
@@ -184,8 +184,15 @@ def _write_chunk(
         selected = np.flatnonzero(split_of == split)
         if not len(selected):
             continue
-        table = _rows_table(schema, rows[selected], reports.to_numpy()[selected], has_report[selected],
-                            embeddings[selected], entities[selected], signals[selected])  # type: ignore[index]  # fmt: skip
+        table = _rows_table(
+            schema,
+            rows[selected],
+            reports.to_numpy()[selected],
+            has_report[selected],
+            embeddings[selected],
+            entities[selected],
+            signals[selected],
+        )
         with atomic_write(layout.rows_file(split, key)) as handle:
             pq.write_table(
                 table,

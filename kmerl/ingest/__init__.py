@@ -2,6 +2,5 @@
 
 from kmerl.ingest.config import IngestConfig
 from kmerl.ingest.runner import ingest_source
-from kmerl.progress import Progress
 
-__all__ = ["IngestConfig", "Progress", "ingest_source"]
+__all__ = ["IngestConfig", "ingest_source"]

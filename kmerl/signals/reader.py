@@ -148,7 +148,7 @@ class SignalStore:
         for number, shard in enumerate(self._shards):
             table = read_parquet(shard.signal_file, columns=_INDEX_COLUMNS)
             frames.append(
-                pl.from_arrow(table).with_columns(  # type: ignore[union-attr]
+                pl.DataFrame(table).with_columns(
                     pl.lit(number, pl.Int32).alias("shard"), pl.int_range(table.num_rows, dtype=pl.Int32).alias("row")
                 )
             )

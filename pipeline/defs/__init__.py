@@ -26,7 +26,7 @@ def build_definitions(
     loggers: Mapping[str, LoggerDefinition] | None = None,
 ) -> Definitions:
     """The code location for ``config``. ``progress`` shows how far stages are (default: log
-    lines); ``loggers`` replace Dagster's console logger (the main run writes a log file)."""
+    lines); ``loggers`` are the jobs' loggers (the main run's writes its log file)."""
     assets = pipeline_assets(config)
     return Definitions(
         assets=assets,
