@@ -190,10 +190,13 @@ def test_invalid_answers_are_retried_then_quarantined_with_raw_output(tmp_path: 
     assert quarantine["sinusrytm normalt ekg"]["reason"] == "backend_error"
     assert quarantine["sinusrytm normalt ekg"]["detail"].startswith(run.report_keys[2])  # names the report
     knowledge = store.knowledge(run.knowledge_version)
+    # the model can only add: its "normal_ecg absent" does not overrule the rules' "present"
     assert [(m.entity_id, m.status) for m in knowledge[run.report_keys[0]].mentions] == [
         ("sinus_rhythm", "present"),
-        ("normal_ecg", "absent"),
+        ("normal_ecg", "present"),
     ]
+    decided = store.table("mentions", run.knowledge_version).filter(pl.col("report_key") == run.report_keys[0])
+    assert decided.select("entity_id", "decided_by").rows() == [("sinus_rhythm", "both"), ("normal_ecg", "lexicon")]
     assert knowledge[run.report_keys[3]].mentions == ()  # blank: no request at all
     again = extract_reports(reports, extractor, store, VOCABULARY)
     assert again.llm_requests == 0 and again.cached == 4  # quarantine is an outcome too: not re-sent

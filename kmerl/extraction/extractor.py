@@ -46,6 +46,7 @@ class Provenance(BaseModel):
 Decider = Literal["lexicon", "llm", "both"]
 LEXICON_DECIDED: Decider = "lexicon"
 LLM_DECIDED: Decider = "llm"
+BOTH_DECIDED: Decider = "both"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,13 @@
 """The LLM extractor: prompts rendered per report, sent in batches to a backend,
 answers validated, invalid ones retried, then quarantined.
 
+The LLM can only add. Every report's knowledge starts from the lexicon's reading; what
+the model answers is merged into it (:func:`add_only`): it confirms a lexicon finding
+(``decided_by = "both"``), or adds an entity the lexicon did not find, with its evidence
+(``"llm"``; flagged and never an entity when the evidence is not in the report). It never
+removes a finding or changes a status the rules read: measured on reports outside the
+sample, a model that overrules them loses more true findings than it corrects.
+
 Three strategies, chosen by the prompt folder:
 
 ``checklist``
@@ -27,25 +34,29 @@ from typing import Any
 
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.extraction.extractor import (
+    BOTH_DECIDED,
+    LEXICON_DECIDED,
     LLM_DECIDED,
+    Decider,
     ExtractedReport,
     Provenance,
     QuarantinedReport,
     ReportOutcome,
     empty_report,
 )
+from kmerl.extraction.gaps import unmatched_statements
 from kmerl.extraction.generation import GenerationBackend, GenerationRequest, GenerationStats
-from kmerl.extraction.lexicon import Lexicon
+from kmerl.extraction.lexicon import Lexicon, knowledge_from_reading
 from kmerl.extraction.prompts import Prompt
 from kmerl.extraction.schema import SCHEMA_VERSION, KnowledgeSchema, ReportKnowledge
 from kmerl.extraction.strategies import Item, Strategy, make_strategy
 from kmerl.extraction.text import PreparedReport
-from kmerl.extraction.validation import Failure, drop_unsupported_rhythm, mention_flags
+from kmerl.extraction.validation import Failure, mention_flags
 from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
 
 # Bump when a code change alters what the LLM extractor produces for the same prompt and model.
-LLM_LOGIC_VERSION = "1"
+LLM_LOGIC_VERSION = "2"  # 2: the LLM only adds to the lexicon's reading
 
 
 class LlmExtractor:
@@ -58,7 +69,8 @@ class LlmExtractor:
         self.prompt = prompt
         self.config = config
         self.schema = KnowledgeSchema(vocabulary, config.max_mentions)
-        self.strategy: Strategy = make_strategy(prompt.strategy, Lexicon(vocabulary), self.schema, config)
+        self.lexicon = Lexicon(vocabulary)
+        self.strategy: Strategy = make_strategy(prompt.strategy, self.lexicon, self.schema, config)
         self.provenance = llm_provenance(prompt, vocabulary, self.schema, backend.model_id, config)
 
     @property
@@ -112,18 +124,45 @@ class LlmExtractor:
                 failure, raw = state.failures[key]
                 return QuarantinedReport(report, failure.reason, f"{report.key}: {failure.detail}", raw, attempts)
         answers = [state.answers[key] for key in keys]
-        knowledge = self.schema.validate(self.strategy.assemble(report, items, answers))
+        answered = self.schema.validate(self.strategy.assemble(report, items, answers))
+        reading = self.lexicon.read(report.text)
+        rules, dropped = knowledge_from_reading(reading, self.lexicon.vocabulary, self.schema.max_mentions)
+        knowledge, deciders, beyond = add_only(rules, answered, report.text, self.schema.max_mentions)
+        knowledge = self.schema.validate(knowledge)
         flags = mention_flags(knowledge, report.text)
-        knowledge, dropped = drop_unsupported_rhythm(knowledge, flags)
         return ExtractedReport(
             report,
             knowledge,
             flags,
-            (LLM_DECIDED,) * len(knowledge.mentions),
-            (*report.notes, *notes, *dropped),
+            deciders,
+            (*report.notes, *notes, *dropped, *beyond),
             _raw(items, answers),
             attempts,
+            unmatched_statements(reading),
         )
+
+
+def add_only(
+    rules: ReportKnowledge, answered: ReportKnowledge, text: str, max_mentions: int
+) -> tuple[ReportKnowledge, tuple[Decider, ...], tuple[str, ...]]:
+    """The rules' knowledge with what the model adds: see the module docstring. Returns the
+    knowledge, who decided each mention, and a note when the mention bound cut additions."""
+    supported = {
+        (m.entity_id, m.status)
+        for m, flag in zip(answered.mentions, mention_flags(answered, text), strict=True)
+        if flag is None
+    }
+    deciders: list[Decider] = [
+        BOTH_DECIDED if (m.entity_id, m.status) in supported else LEXICON_DECIDED for m in rules.mentions
+    ]
+    known = {m.entity_id for m in rules.mentions}
+    added = [m for m in answered.mentions if m.entity_id not in known]
+    room = max(max_mentions - len(rules.mentions), 0)
+    notes = (f"{len(added) - room} mentions the LLM added beyond {max_mentions} dropped",) if len(added) > room else ()
+    mentions = (*rules.mentions, *added[:room])
+    deciders += [LLM_DECIDED] * len(added[:room])
+    rhythm = rules.rhythm or (answered.rhythm if (answered.rhythm, "present") in supported else None)
+    return rules.model_copy(update={"mentions": mentions, "rhythm": rhythm}), tuple(deciders), notes
 
 
 @dataclass(slots=True)

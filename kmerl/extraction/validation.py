@@ -88,19 +88,5 @@ def mention_flags(knowledge: ReportKnowledge, text: str) -> tuple[MentionFlag | 
     return tuple(flags)
 
 
-def drop_unsupported_rhythm(
-    knowledge: ReportKnowledge, flags: tuple[MentionFlag | None, ...]
-) -> tuple[ReportKnowledge, tuple[str, ...]]:
-    """The report-level rhythm must be one of the report's present mentions with evidence;
-    an LLM that names a rhythm the text does not state loses it (and it is noted)."""
-    supported = {
-        m.entity_id for m, flag in zip(knowledge.mentions, flags, strict=True) if flag is None and m.status == "present"
-    }
-    if knowledge.rhythm is None or knowledge.rhythm in supported:
-        return knowledge, ()
-    note = f"rhythm {knowledge.rhythm!r} dropped: no present mention with evidence in the report"
-    return knowledge.model_copy(update={"rhythm": None}), (note,)
-
-
 def _summary(error: ValidationError) -> str:
     return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
