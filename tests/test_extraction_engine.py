@@ -151,3 +151,18 @@ def test_free_form_json_strategy_is_validated_flagged_and_its_truncations_counte
         assert knowledge.rhythm is None or knowledge.rhythm in set(
             entities.filter(entities["report_key"] == key)["entity_id"]
         )
+
+
+def test_a_report_that_fills_the_context_is_quarantined_with_why_and_the_batch_goes_on(
+    vllm_engine, reports: list[str], tmp_path: Path
+) -> None:
+    """Counted with the model's tokenizer, not characters: a prompt the engine would refuse
+    is not sent, so one long report never fails its source."""
+    config = CONFIG.model_copy(update={"max_report_chars": 100_000})
+    extractor = LlmExtractor(vllm_engine, load_prompt(DEFAULT_PROMPT), VOCABULARY, config)
+    long = "sinusrhythmus normales ekg. " * 3500 + "linksschenkelblock"
+    store = KnowledgeStore(tmp_path)
+    run = extract_reports([long, *reports[:3]], extractor, store, VOCABULARY)
+    assert run.quarantined == 1 and run.extracted == 3
+    (row,) = store.table("quarantine", run.knowledge_version).iter_rows(named=True)
+    assert row["reason"] == "backend_error" and "no room to answer in the context of 2048" in row["detail"]

@@ -54,10 +54,42 @@ class VllmEngine:
             generation_config="vllm",  # decoding follows our sampling parameters only, not the model folder's defaults
             **({"max_num_seqs": engine.max_num_seqs} if engine.max_num_seqs else {}),
         )
+        self._tokenizer = self._llm.get_tokenizer()
+        self._max_model_len = engine.max_model_len
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """One batch through the engine. A request whose prompt fills the context, counted
+        with the model's tokenizer, is not sent: it comes back as an error (its report is
+        quarantined, the batch goes on); should the engine still refuse the batch, each
+        request is sent alone so only the refused ones fail."""
         if not requests:
             return []
+        generations: list[Generation | None] = [self._over_budget(request) for request in requests]
+        sendable = [i for i, generation in enumerate(generations) if generation is None]
+        try:
+            answered = self._chat([requests[i] for i in sendable])
+        except Exception:  # vLLM validates the whole batch at once; find the request it refuses
+            answered = [self._chat_alone(requests[i]) for i in sendable]
+        for i, generation in zip(sendable, answered, strict=True):
+            generations[i] = generation
+        done = [generation for generation in generations if generation is not None]
+        self.stats.record(done)
+        return done
+
+    def _over_budget(self, request: GenerationRequest) -> Generation | None:
+        tokens = len(self._tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True))
+        if tokens < self._max_model_len:  # the engine's own rule; an answer cut by the context is retried
+            return None
+        error = f"prompt of {tokens} tokens leaves no room to answer in the context of {self._max_model_len}"
+        return Generation(text="", finish_reason=None, output_tokens=0, error=error)
+
+    def _chat_alone(self, request: GenerationRequest) -> Generation:
+        try:
+            return self._chat([request])[0]
+        except Exception as error:  # the engine refused this request: its report is quarantined with why
+            return Generation(text="", finish_reason=None, output_tokens=0, error=f"{type(error).__name__}: {error}")
+
+    def _chat(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         from vllm import SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
@@ -74,7 +106,7 @@ class VllmEngine:
             for request in requests
         ]
         outputs = self._llm.chat([list(r.messages) for r in requests], params, use_tqdm=False)
-        generations = [
+        return [
             Generation(
                 text=o.outputs[0].text,
                 finish_reason=o.outputs[0].finish_reason,
@@ -82,8 +114,6 @@ class VllmEngine:
             )
             for o in outputs
         ]
-        self.stats.record(generations)
-        return generations
 
     def close(self) -> None:
         """Stop the engine core process now rather than at interpreter exit."""
