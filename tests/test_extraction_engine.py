@@ -165,4 +165,4 @@ def test_a_report_that_fills_the_context_is_quarantined_with_why_and_the_batch_g
     run = extract_reports([long, *reports[:3]], extractor, store, VOCABULARY)
     assert run.quarantined == 1 and run.extracted == 3
     (row,) = store.table("quarantine", run.knowledge_version).iter_rows(named=True)
-    assert row["reason"] == "backend_error" and "no room to answer in the context of 2048" in row["detail"]
+    assert row["reason"] == "backend_error" and "context of 2048" in row["detail"]

@@ -17,6 +17,7 @@ from kmerl.extraction.generation import Generation, GenerationRequest, Generatio
 from kmerl.home import HomeLayout
 
 log = logging.getLogger(__name__)
+_TOKEN_MARGIN = 16
 
 
 def engine_environment(engine: EngineConfig, home: Path) -> dict[str, str]:
@@ -78,7 +79,9 @@ class VllmEngine:
 
     def _over_budget(self, request: GenerationRequest) -> Generation | None:
         tokens = len(self._tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True))
-        if tokens < self._max_model_len:  # the engine's own rule; an answer cut by the context is retried
+        # The engine's own rule, with a margin: its count of a chat prompt can exceed the
+        # template's by a token or two. An answer cut short by the context is retried.
+        if tokens + _TOKEN_MARGIN < self._max_model_len:
             return None
         error = f"prompt of {tokens} tokens leaves no room to answer in the context of {self._max_model_len}"
         return Generation(text="", finish_reason=None, output_tokens=0, error=error)
