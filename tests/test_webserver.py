@@ -27,6 +27,7 @@ PIPELINE_ASSETS = {
     "raw_ecg_archives",
     "ecg_signals",
     "report_knowledge",
+    "report_corpus_knowledge",
     "feature_store",
     "kmerl_encoder",
     "encoder_evaluation",
