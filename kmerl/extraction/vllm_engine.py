@@ -78,7 +78,8 @@ class VllmEngine:
         return done
 
     def _over_budget(self, request: GenerationRequest) -> Generation | None:
-        tokens = len(self._tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True))
+        prompt = self._tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False)
+        tokens = len(self._tokenizer.encode(prompt, add_special_tokens=False))
         # The engine's own rule, with a margin: its count of a chat prompt can exceed the
         # template's by a token or two. An answer cut short by the context is retried.
         if tokens + _TOKEN_MARGIN < self._max_model_len:
