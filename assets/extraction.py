@@ -17,7 +17,7 @@ from assets import checks
 from assets.shared.automation import ON_CODE_CHANGE, ON_UPSTREAM_OR_CODE_CHANGE
 from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, REPORT_KNOWLEDGE
 from assets.shared.metadata import MetadataDict, counts_markdown
-from assets.shared.partitions import CORPORA_GROUP, PIPELINE_GROUP, corpus_partitions, source_partitions
+from assets.shared.partitions import PIPELINE_GROUP, corpus_partitions, source_partitions
 from assets.shared.pools import LLM_POOL
 from assets.shared.resources import ExtractorResource, StageProgress, StorageResource
 from kmerl.config import KmerlConfig
@@ -124,7 +124,7 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
         partitions_def=corpus_partitions(config),
         code_version=prompt_version,
         automation_condition=ON_CODE_CHANGE,
-        group_name=CORPORA_GROUP,
+        group_name=PIPELINE_GROUP,
         pool=LLM_POOL,
         kinds={"parquet", "duckdb", "vllm"},
         check_specs=checks.CORPUS_CHECKS,

@@ -10,10 +10,6 @@ from kmerl.config import KmerlConfig
 PIPELINE_GROUP = "kmerl"
 
 
-# Report corpora: extracted and scored beside the pipeline, never feeding pretraining.
-CORPORA_GROUP = "report_corpora"
-
-
 def corpus_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
     """One partition per configured report corpus: a new corpus is a configuration entry."""
     return StaticPartitionsDefinition([corpus.name for corpus in config.corpora])
