@@ -88,7 +88,9 @@ def atomic_directory(path: StorePath, staging: StorePath, written_last: str) -> 
     Locally the folder is made under ``staging`` (same file system, outside any glob
     readers use) and renamed into place. While writing, this process holds a lock
     inside it (see :func:`remove_stale_directories`). If ``path`` already exists it
-    was written by an identical earlier run and is kept. On object stores, which
+    was written by an identical earlier run and is kept. Its files are made read-only
+    (0444) before the rename: a published folder is never edited, only superseded, and
+    a reader's tool that tries to write into it is refused. On object stores, which
     have no folders to rename, the files are uploaded one by one with
     ``written_last`` last: readers count a folder as complete once that file exists.
     """
@@ -111,6 +113,9 @@ def atomic_directory(path: StorePath, staging: StorePath, written_last: str) -> 
         with lock.open("wb") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
             yield temp
+            for written in temp.iterdir():
+                if written != lock:
+                    written.chmod(0o444)
             try:
                 os.rename(temp, path)  # the lock travels along and is removed below
             except OSError:

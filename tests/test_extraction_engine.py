@@ -23,6 +23,7 @@ from kmerl.extraction import (
     load_vocabulary,
     open_audit,
 )
+from kmerl.extraction.generation import Constraint, GenerationRequest
 from kmerl.extraction.lexicon import Lexicon
 from kmerl.extraction.prompts import PROMPTS_DIR
 from kmerl.extraction.schema import STATUSES
@@ -72,6 +73,22 @@ def test_real_reports_give_schema_valid_knowledge_and_a_rerun_calls_the_llm_zero
     again = extract_reports(reports + reports, extractor, store, VOCABULARY)
     assert again.llm_requests == 0 and vllm_engine.stats.requests == requests_before
     assert again.cached == 24 and again.knowledge_version == run.knowledge_version
+
+
+def test_the_engine_answers_the_same_however_reports_are_batched(
+    vllm_engine, reports: list[str], tmp_path: Path
+) -> None:
+    """Greedy decoding on the CPU engine is batch-invariant for these prompts: the same
+    reports in parts of 24 and of 5 give the same rows, so a resumed run (other batches)
+    stores the bytes an uninterrupted one does."""
+    tables = []
+    for per_part in (24, 5):
+        store = KnowledgeStore(tmp_path / str(per_part))
+        run = extract_reports(reports, _extractor(vllm_engine), store, VOCABULARY, reports_per_part=per_part)
+        tables.append(
+            store.table("reports", run.knowledge_version).select("report_key", "raw_output").sort("report_key")
+        )
+    assert tables[0].equals(tables[1])
 
 
 def test_a_changed_prompt_re_extracts_under_a_new_version_and_the_old_one_stays(
@@ -153,16 +170,36 @@ def test_free_form_json_strategy_is_validated_flagged_and_its_truncations_counte
         )
 
 
-def test_a_report_that_fills_the_context_is_quarantined_with_why_and_the_batch_goes_on(
+def test_long_reports_are_read_in_chunks_and_their_last_finding_reaches_the_llm(
     vllm_engine, reports: list[str], tmp_path: Path
 ) -> None:
-    """Counted with the model's tokenizer, not characters: a prompt the engine would refuse
-    is not sent, so one long report never fails its source."""
-    config = CONFIG.model_copy(update={"max_report_chars": 100_000})
-    extractor = LlmExtractor(vllm_engine, load_prompt(DEFAULT_PROMPT), VOCABULARY, config)
-    long = "sinusrhythmus normales ekg. " * 3500 + "linksschenkelblock"
+    """Budgeted with the model's tokenizer, not characters: a 100 KB report and a
+    3,700-character one are read in chunks that fit, nothing is quarantined, and the
+    finding stated at the very end is among those the LLM answered about."""
+    extractor = _extractor(vllm_engine)
+    huge = "sinusrhythmus normales ekg. " * 3600 + "linksschenkelblock"
+    statement = "unauffällige erregungsrückbildung in den ableitungen v1 bis v6. "
+    long = "sinusrhythmus. " + statement * 58 + "linksschenkelblock"
+    assert len(huge) > 100_000 and 3_700 <= len(long) < 3_800
+    whole = vllm_engine.count_chat_tokens(load_prompt(DEFAULT_PROMPT).messages({"report": long, "findings": ""}))
+    assert whole > CONFIG.max_prompt_tokens  # the issue's case: over the budget, under the old character cut
     store = KnowledgeStore(tmp_path)
-    run = extract_reports([long, *reports[:3]], extractor, store, VOCABULARY)
-    assert run.quarantined == 1 and run.extracted == 3
-    (row,) = store.table("quarantine", run.knowledge_version).iter_rows(named=True)
-    assert row["reason"] == "backend_error" and "context of 2048" in row["detail"]
+    run = extract_reports([huge, long, *reports[:3]], extractor, store, VOCABULARY)
+    assert run.quarantined == 0 and run.extracted == 5
+    rows = {row["report_text"]: row for row in store.table("reports", run.knowledge_version).iter_rows(named=True)}
+    for text in (huge, long):
+        assert any("chunks of at most" in note for note in rows[text]["notes"])
+        assert "complete_left_bundle_branch_block=" in rows[text]["raw_output"]  # asked about, in its chunk
+    lbbb = store.entities(run.knowledge_version).filter(pl.col("entity_id") == "complete_left_bundle_branch_block")
+    assert {rows[huge]["report_key"], rows[long]["report_key"]} <= set(lbbb["report_key"])
+
+
+def test_a_prompt_that_fills_the_context_is_not_sent_and_comes_back_with_why(vllm_engine) -> None:
+    """The engine's own guard under the budget: a request it would refuse fails alone."""
+    messages = load_prompt(DEFAULT_PROMPT).messages({"report": "sinusrhythmus. " * 2000, "findings": "- x: y"})
+    ok = load_prompt(DEFAULT_PROMPT).messages({"report": "sinusrhythmus.", "findings": "- sinus_rhythm: sinus"})
+    constraint = Constraint(choices=STATUSES)
+    requests = [GenerationRequest(tuple(m), constraint, 4, 0.0, 0) for m in (messages, ok)]
+    refused, answered = vllm_engine.generate(requests)
+    assert refused.error and "context of 2048" in refused.error and refused.finish_reason is None
+    assert answered.error is None and answered.text in STATUSES

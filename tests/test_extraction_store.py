@@ -4,6 +4,7 @@ quality report and the DuckDB audit — on real PTB-XL reports with the lexicon
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from kmerl.extraction import (
     quality_markdown,
     score_extraction,
 )
+from kmerl.extraction.chunks import PromptBudget
 from kmerl.extraction.config import ServerConfig
 from kmerl.extraction.generation import Generation, GenerationRequest, GenerationStats
 from kmerl.extraction.openai_server import OpenAIServerBackend
@@ -158,6 +160,12 @@ class _ScriptedBackend:
         out = [self.answers[r.messages[-1]["content"].split("\n")[0]].pop(0) for r in requests]
         self.stats.record(out)
         return out
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())  # words as tokens: the real tokenizers are counted in the engine tests
+
+    def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        return sum(self.count_tokens(m["content"]) for m in messages)
 
     def close(self) -> None: ...
 
@@ -363,3 +371,53 @@ def test_the_audit_connection_cannot_write_or_reach_any_file(tmp_path: Path, sta
             db.execute(statement.format(part=part, tmp=tmp_path))
         assert db.execute("SELECT count(*) FROM mentions WHERE status = 'present'").fetchall() == [(2,)]
     assert part.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+
+
+def test_stored_and_published_knowledge_files_are_read_only(tmp_path: Path) -> None:
+    """Parts and published folders are never edited, only superseded: their files are 0444."""
+    store = KnowledgeStore(tmp_path / "store")
+    run = extract_reports(["sinusrhythmus normales ekg"], LexiconExtractor(VOCABULARY, 12), store, VOCABULARY)
+    store.write_records("s", pl.DataFrame({"record_id": ["s/1"], "report_key": run.report_keys, "labels": [None]}))
+    store.publish("s", run.knowledge_version)
+    files = [*store.table_files("mentions", run.knowledge_version), *store.published_files("s").values()]
+    assert len(files) == 4 and all(Path(f).stat().st_mode & 0o777 == 0o444 for f in files)
+    shutil.rmtree(store.root)  # superseded versions can still be removed: the folders stay writable
+
+
+class _ConfirmingBackend(_ScriptedBackend):
+    """Confirms every candidate a checklist asks about: for the chunking path's bookkeeping."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        self.seen += requests
+        out = [
+            Generation(json.dumps(dict.fromkeys(r.constraint.json_schema["required"], "present")), "stop", 9)
+            for r in requests
+            if r.constraint.json_schema
+        ]
+        self.stats.record(out)
+        return out
+
+
+def test_a_report_over_the_prompt_budget_is_read_in_chunks_and_its_last_finding_reaches_the_llm(
+    tmp_path: Path,
+) -> None:
+    backend = _ConfirmingBackend()
+    prompt = load_prompt(PROMPTS_DIR / "checklist")
+    one_statement = PromptBudget(prompt, backend, 0).tokens({"report": "sinusrhythmus.", "findings": "- a: b"})
+    config = ExtractionConfig(max_prompt_tokens=one_statement + 60)
+    extractor = LlmExtractor(backend, prompt, VOCABULARY, config)
+    report = "sinusrhythmus. " + "normales ekg. " * 400 + "linksschenkelblock."
+    run = extract_reports([report], extractor, KnowledgeStore(tmp_path), VOCABULARY)
+    assert run.quarantined == 0 and run.llm_requests == 2  # the first chunk's candidates, then the last one's
+    assert all(backend.count_chat_tokens(r.messages) <= config.max_prompt_tokens for r in backend.seen)
+    assert "linksschenkelblock" in backend.seen[-1].messages[-1]["content"]
+    mentions = KnowledgeStore(tmp_path).table("mentions", run.knowledge_version)
+    decided = dict(mentions.select("entity_id", "decided_by").rows())
+    assert decided == {"sinus_rhythm": "both", "normal_ecg": "both", "complete_left_bundle_branch_block": "both"}
+    evidence = mentions.filter(pl.col("entity_id") == "complete_left_bundle_branch_block")["evidence"].item()
+    assert evidence in report and report.index(evidence) > len(report) - 30  # stated at the end, found there
+    (notes,) = KnowledgeStore(tmp_path).table("reports", run.knowledge_version)["notes"].to_list()
+    assert any("chunks" in note for note in notes)

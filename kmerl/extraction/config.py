@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kmerl.extraction.prompts import DEFAULT_PROMPT
 from kmerl.extraction.vocabulary import DEFAULT_VOCABULARY
@@ -80,8 +80,11 @@ class ExtractionConfig(BaseModel):
         gt=0,
         description="Mentions kept per report: the JSON schema's list bound, and the candidates a report's checklist holds.",
     )
-    max_report_chars: int = Field(
-        4000, gt=0, description="Report text shown to the LLM (checklist, json); longer is cut and noted."
+    max_prompt_tokens: int = Field(
+        1600,
+        gt=0,
+        description="Prompt budget, counted with the model's tokenizer: a report whose prompt is longer is read "
+        "in chunks that fit (checklist, json), noted on the report.",
     )
     context_chars: int = Field(200, gt=0, description="Report text around a candidate shown with it (verify prompts).")
     reports_per_part: int = Field(512, gt=0, description="Reports per stored part (the unit of restart).")
@@ -89,3 +92,14 @@ class ExtractionConfig(BaseModel):
         True, description="Also run the lexicon baseline, for the quality table and audits."
     )
     progress_interval_s: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _answers_fit_the_context(self) -> ExtractionConfig:
+        """A full prompt plus the longest answer must fit the in-process engine's context."""
+        needed = self.max_prompt_tokens + self.sampling.max_tokens_json
+        if self.backend == "vllm" and needed > self.engine.max_model_len:
+            raise ValueError(
+                f"max_prompt_tokens ({self.max_prompt_tokens}) + sampling.max_tokens_json "
+                f"({self.sampling.max_tokens_json}) = {needed} exceeds engine.max_model_len ({self.engine.max_model_len})"
+            )
+        return self

@@ -40,9 +40,18 @@ class StartedOnFirstUse:
         return self._idle_stats if self._backend is None else self._backend.stats
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return self._started().generate(requests)
+
+    def count_tokens(self, text: str) -> int:
+        return self._started().count_tokens(text)
+
+    def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        return self._started().count_chat_tokens(messages)
+
+    def _started(self) -> GenerationBackend:
         if self._backend is None:
             self._backend = self._start()
-        return self._backend.generate(requests)
+        return self._backend
 
     def close(self) -> None:
         if self._backend is not None:

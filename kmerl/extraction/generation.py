@@ -56,11 +56,17 @@ class GenerationStats:
 
 
 class GenerationBackend(Protocol):
-    """An LLM that answers batches of constrained chat requests."""
+    """An LLM that answers batches of constrained chat requests, and counts tokens as it does."""
 
     model_id: str
     stats: GenerationStats
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        """Tokens of the chat as the model sees it: template applied, generation prompt added."""
+        ...
 
     def close(self) -> None: ...

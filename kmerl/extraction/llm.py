@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kmerl.extraction.chunks import PromptBudget
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.extraction.extractor import (
     BOTH_DECIDED,
@@ -56,7 +57,7 @@ from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
 
 # Bump when a code change alters what the LLM extractor produces for the same prompt and model.
-LLM_LOGIC_VERSION = "2"  # 2: the LLM only adds to the lexicon's reading
+LLM_LOGIC_VERSION = "3"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks
 
 
 class LlmExtractor:
@@ -70,7 +71,8 @@ class LlmExtractor:
         self.config = config
         self.schema = KnowledgeSchema(vocabulary, config.max_mentions)
         self.lexicon = Lexicon(vocabulary)
-        self.strategy: Strategy = make_strategy(prompt.strategy, self.lexicon, self.schema, config)
+        budget = PromptBudget(prompt, backend, config.max_prompt_tokens)
+        self.strategy: Strategy = make_strategy(prompt.strategy, self.lexicon, self.schema, config, budget)
         self.provenance = llm_provenance(prompt, vocabulary, self.schema, backend.model_id, config)
 
     @property
@@ -186,7 +188,7 @@ def llm_provenance(
     parameters: dict[str, object] = {
         "sampling": config.sampling.model_dump(),
         "max_mentions": config.max_mentions,
-        "max_report_chars": config.max_report_chars,
+        "max_prompt_tokens": config.max_prompt_tokens,
         "context_chars": config.context_chars,
     }
     version = stable_hash(

@@ -44,6 +44,7 @@ class OpenAIServerBackend:
         self.model_id = model_id
         self.server = server
         self.stats = GenerationStats()
+        self._warned_uncounted = False
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         if not requests:
@@ -54,6 +55,35 @@ class OpenAIServerBackend:
 
     def close(self) -> None:
         """Nothing to release: each batch opens and closes its own client."""
+
+    def count_tokens(self, text: str) -> int:
+        return self._tokenize({"prompt": text, "add_special_tokens": False})
+
+    def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        return self._tokenize({"messages": list(messages), "add_generation_prompt": True})
+
+    def _tokenize(self, body: dict[str, Any]) -> int:
+        """vLLM's ``/tokenize`` route (beside ``/v1``, not under it): the served model's own
+        tokenizer and chat template, so prompts are budgeted as the server counts them.
+
+        A server that cannot count (unreachable, or not vLLM) counts 0: the prompt is sent
+        whole, and should it not fit, the server refuses it and its report is quarantined
+        with the server's reason, as any failed request is.
+        """
+        url = self.base_url.rstrip("/").removesuffix("/v1") + "/tokenize"
+        request = urllib.request.Request(
+            url,
+            data=json.dumps({"model": self.served_model, **body}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.server.api_key}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.server.timeout_s) as response:
+                return int(json.load(response)["count"])
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as error:
+            if not self._warned_uncounted:
+                log.warning("%s cannot count tokens (%s): prompts are sent uncounted", url, error)
+                self._warned_uncounted = True
+            return 0
 
     async def _generate_all(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         from openai import AsyncOpenAI

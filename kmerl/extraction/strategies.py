@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kmerl.extraction.chunks import PromptBudget, Span, chunk_spans
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.extraction.generation import Constraint, Generation
 from kmerl.extraction.lexicon import Finding, Lexicon, detect_language
@@ -59,7 +61,7 @@ class Verify:
                 {
                     "context": self._context(report.text, f),
                     "finding": self.lexicon.vocabulary.entity(f.entity_id).name,
-                    "evidence": _SPACES.sub(" ", f.evidence),
+                    "evidence": _flat(f.evidence),
                 },
                 f,
             )
@@ -70,10 +72,10 @@ class Verify:
     def _context(self, text: str, finding: Finding) -> str:
         # Short reports are shown whole, so the report's candidates share a cached prefix.
         if len(text) <= self.context_chars:
-            return _SPACES.sub(" ", text).strip()
+            return _flat(text)
         half = self.context_chars // 2
         start, end = max(0, finding.start - half), min(len(text), finding.end + half)
-        return _SPACES.sub(" ", text[start:end]).strip()
+        return _flat(text[start:end])
 
     def request_constraint(self, item: Item) -> Constraint:
         return self.constraint
@@ -87,25 +89,35 @@ class Verify:
 
 
 class Checklist:
-    def __init__(self, lexicon: Lexicon, config: ExtractionConfig) -> None:
+    def __init__(self, lexicon: Lexicon, config: ExtractionConfig, budget: PromptBudget) -> None:
         self.lexicon = lexicon
         self.max_tokens = config.sampling.max_tokens_json
         self.max_mentions = config.max_mentions
-        self.max_report_chars = config.max_report_chars
+        self.budget = budget
 
     def items(self, report: PreparedReport) -> tuple[list[Item], tuple[str, ...]]:
+        """One item per report; a report whose prompt does not fit, one per chunk that
+        holds candidates, each with the candidates that start in it."""
         candidates, notes = _candidates(self.lexicon, report, self.max_mentions)
         if not candidates:
             return [], notes
-        text = _SPACES.sub(" ", report.text).strip()
-        if len(text) > self.max_report_chars:
-            notes = (*notes, f"report cut to its first {self.max_report_chars} of {len(text)} characters for the LLM")
-            text = text[: self.max_report_chars]
+        whole = self._item(report.text, candidates)
+        if self.budget.fits(whole.variables):
+            return [whole], notes
+        chunks, note = _chunks(report.text, self.budget, whole.variables, "report")
+        items = [
+            self._item(report.text[start:end], inside)
+            for start, end in chunks
+            if (inside := [f for f in candidates if start <= f.start < end])
+        ]
+        return items, (*notes, note)
+
+    def _item(self, text: str, candidates: Sequence[Finding]) -> Item:
         findings = "\n".join(
-            f'- {f.entity_id}: {self.lexicon.vocabulary.entity(f.entity_id).name} (written "{_SPACES.sub(" ", f.evidence)}")'
+            f'- {f.entity_id}: {self.lexicon.vocabulary.entity(f.entity_id).name} (written "{_flat(f.evidence)}")'
             for f in candidates
         )
-        return [Item({"report": text, "findings": findings}, candidates=tuple(candidates))], notes
+        return Item({"report": _flat(text), "findings": findings}, candidates=tuple(candidates))
 
     def request_constraint(self, item: Item) -> Constraint:
         properties = {f.entity_id: {"enum": list(STATUSES)} for f in item.candidates}
@@ -166,19 +178,18 @@ def _verified_knowledge(
 
 
 class Json:
-    def __init__(self, schema: KnowledgeSchema, config: ExtractionConfig) -> None:
+    def __init__(self, schema: KnowledgeSchema, config: ExtractionConfig, budget: PromptBudget) -> None:
         self.schema = schema
         self.constraint = Constraint(json_schema=schema.json_schema)
         self.max_tokens = config.sampling.max_tokens_json
-        self.max_report_chars = config.max_report_chars
+        self.budget = budget
 
     def items(self, report: PreparedReport) -> tuple[list[Item], tuple[str, ...]]:
-        text = report.text
-        notes = ()
-        if len(text) > self.max_report_chars:
-            notes = (f"report cut to its first {self.max_report_chars} of {len(text)} characters for the LLM",)
-            text = text[: self.max_report_chars]
-        return [Item({"report": text})], notes
+        whole = Item({"report": _flat(report.text)})
+        if self.budget.fits(whole.variables):
+            return [whole], ()
+        chunks, note = _chunks(report.text, self.budget, whole.variables, "report")
+        return [Item({"report": _flat(report.text[start:end])}) for start, end in chunks], (note,)
 
     def request_constraint(self, item: Item) -> Constraint:
         return self.constraint
@@ -187,12 +198,44 @@ class Json:
         return parse_knowledge(generation, self.schema, self.max_tokens)
 
     def assemble(self, report: PreparedReport, items: list[Item], answers: list[Any]) -> ReportKnowledge:
-        return answers[0]
+        """The chunks' answers as one: the first answer's language, the first rhythm and
+        axis any chunk states, each entity's first mention."""
+        first, *rest = answers
+        if not rest:
+            return first
+        mentions: dict[str, Mention] = {}
+        for answer in answers:
+            for mention in answer.mentions:
+                mentions.setdefault(mention.entity_id, mention)
+        return first.model_copy(
+            update={
+                "rhythm": next((a.rhythm for a in answers if a.rhythm), None),
+                "heart_axis": next((a.heart_axis for a in answers if a.heart_axis), None),
+                "mentions": tuple(mentions.values())[: self.schema.max_mentions],
+            }
+        )
 
 
-def make_strategy(name: str, lexicon: Lexicon, schema: KnowledgeSchema, config: ExtractionConfig) -> Strategy:
+def _flat(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def _chunks(text: str, budget: PromptBudget, variables: dict[str, str], slot: str) -> tuple[list[Span], str]:
+    """The report's chunks for ``slot`` of a prompt whose other variables are ``variables``."""
+    room = budget.room(variables, slot)
+    if room <= 0:
+        raise ValueError(
+            f"the prompt without the report takes {budget.max_tokens - room} of {budget.max_tokens} tokens"
+        )
+    chunks = chunk_spans(text, lambda piece: budget.counter.count_tokens(_flat(piece)), room)
+    return chunks, f"report read by the LLM in {len(chunks)} chunks of at most {room} tokens"
+
+
+def make_strategy(
+    name: str, lexicon: Lexicon, schema: KnowledgeSchema, config: ExtractionConfig, budget: PromptBudget
+) -> Strategy:
     if name == "checklist":
-        return Checklist(lexicon, config)
+        return Checklist(lexicon, config, budget)
     if name == "verify":
         return Verify(lexicon, config)
-    return Json(schema, config)
+    return Json(schema, config, budget)

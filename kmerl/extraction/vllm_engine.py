@@ -77,9 +77,17 @@ class VllmEngine:
         self.stats.record(done)
         return done
 
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        # Rendered to text, then counted: the templated call returns an encoding, not a list.
+        return self.count_tokens(
+            self._tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        )
+
     def _over_budget(self, request: GenerationRequest) -> Generation | None:
-        prompt = self._tokenizer.apply_chat_template(list(request.messages), add_generation_prompt=True, tokenize=False)
-        tokens = len(self._tokenizer.encode(prompt, add_special_tokens=False))
+        tokens = self.count_chat_tokens(request.messages)
         # The engine's own rule, with a margin: its count of a chat prompt can exceed the
         # template's by a token or two. An answer cut short by the context is retried.
         if tokens + _TOKEN_MARGIN < self._max_model_len:
