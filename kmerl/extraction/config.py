@@ -34,7 +34,7 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dtype: str = "bfloat16"
+    dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "bfloat16"
     max_model_len: int = Field(2048, gt=0)
     enforce_eager: bool = Field(True, description="CPU: loads in ~15 s instead of ~60 s at nearly the same speed.")
     enable_prefix_caching: bool = True

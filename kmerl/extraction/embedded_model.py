@@ -82,10 +82,10 @@ def _convert(gguf: Path, folder: Path) -> None:
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # detached on purpose, see above
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        model.to(torch.bfloat16).save_pretrained(staging)
+        model.to(torch.bfloat16).save_pretrained(staging)  # type: ignore[arg-type]  # mypy misreads the decorated method
         tokenizer.save_pretrained(staging)
         staging.rename(folder)
     except OSError as error:

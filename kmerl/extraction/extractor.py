@@ -77,7 +77,9 @@ class Extractor(Protocol):
     """Turns distinct reports into knowledge; the backend and model are configuration."""
 
     provenance: Provenance
-    stats: GenerationStats
+
+    @property
+    def stats(self) -> GenerationStats: ...
 
     def extract(self, reports: Sequence[PreparedReport]) -> list[ReportOutcome]: ...
 

@@ -59,7 +59,9 @@ class GenerationBackend(Protocol):
     """An LLM that answers batches of constrained chat requests, and counts tokens as it does."""
 
     model_id: str
-    stats: GenerationStats
+
+    @property
+    def stats(self) -> GenerationStats: ...
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]: ...
 

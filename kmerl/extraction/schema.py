@@ -8,7 +8,7 @@ LLM's decoding and validates every output afterwards.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -36,7 +36,7 @@ class Mention(BaseModel):
 
     entity_id: str
     status: Status
-    leads: tuple[Lead, ...] = Field((), max_length=len(STANDARD_LEADS))  # type: ignore[valid-type]
+    leads: tuple[Lead, ...] = Field((), max_length=len(STANDARD_LEADS))
     evidence: str = Field(max_length=MAX_EVIDENCE_CHARS, description="The words of the report that say it, copied.")
 
 
@@ -64,14 +64,16 @@ class KnowledgeSchema:
     def __init__(self, vocabulary: Vocabulary, max_mentions: int) -> None:
         self.vocabulary = vocabulary
         self.max_mentions = max_mentions
-        entity_id = Literal[vocabulary.ids]  # type: ignore[valid-type]
-        rhythm_id = Literal[vocabulary.ids_in("rhythm")]  # type: ignore[valid-type]
+        # Types built at run time from the vocabulary: a type checker sees them as Any.
+        entity_id = cast(Any, Literal)[tuple(vocabulary.ids)]
+        rhythm_id = cast(Any, Literal)[tuple(vocabulary.ids_in("rhythm"))]
         self.mention_model: type[Mention] = create_model("Mention", __base__=Mention, entity_id=(entity_id, ...))
+        mentions = cast(Any, tuple)[self.mention_model, ...]
         self.report_model: type[ReportKnowledge] = create_model(
             "ReportKnowledge",
             __base__=ReportKnowledge,
             rhythm=(rhythm_id | None, None),
-            mentions=(tuple[self.mention_model, ...], Field((), max_length=max_mentions)),
+            mentions=(mentions, Field((), max_length=max_mentions)),
         )
 
     @cached_property

@@ -18,7 +18,7 @@ from kmerl.extraction.chunks import PromptBudget, Span, chunk_spans
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.extraction.generation import Constraint, Generation
 from kmerl.extraction.lexicon import Finding, Lexicon, detect_language
-from kmerl.extraction.schema import STATUSES, KnowledgeSchema, Mention, ReportKnowledge
+from kmerl.extraction.schema import STATUSES, KnowledgeSchema, Mention, ReportKnowledge, Status
 from kmerl.extraction.text import PreparedReport
 from kmerl.extraction.validation import Failure, QuarantineReason, generation_failure, parse_choice, parse_knowledge
 
@@ -162,11 +162,10 @@ def _candidates(lexicon: Lexicon, report: PreparedReport, limit: int) -> tuple[l
 
 
 def _verified_knowledge(
-    lexicon: Lexicon, report: PreparedReport, decided: list[tuple[Finding, str]]
+    lexicon: Lexicon, report: PreparedReport, decided: list[tuple[Finding, Status]]
 ) -> ReportKnowledge:
     mentions = tuple(
-        Mention(entity_id=f.entity_id, status=status, leads=f.leads, evidence=f.evidence)
-        for f, status in decided  # type: ignore[arg-type]
+        Mention(entity_id=f.entity_id, status=status, leads=f.leads, evidence=f.evidence) for f, status in decided
     )
     rhythm_ids = set(lexicon.vocabulary.ids_in("rhythm"))
     return ReportKnowledge(

@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kmerl.extraction.config import EngineConfig
 from kmerl.extraction.generation import Generation, GenerationRequest, GenerationStats
@@ -39,6 +40,8 @@ class VllmEngine:
         os.environ.update(engine_environment(engine, home))
         from vllm import LLM  # imported after the environment is set: vLLM reads it at import and start-up
 
+        optional: dict[str, Any] = {"max_num_seqs": engine.max_num_seqs} if engine.max_num_seqs else {}
+
         self.model_id = model_id
         self.stats = GenerationStats()
         log.info("starting the vLLM engine for %s", model_id)
@@ -53,7 +56,7 @@ class VllmEngine:
                 "disable_any_whitespace": engine.disable_any_whitespace,
             },
             generation_config="vllm",  # decoding follows our sampling parameters only, not the model folder's defaults
-            **({"max_num_seqs": engine.max_num_seqs} if engine.max_num_seqs else {}),
+            **optional,
         )
         self._tokenizer = self._llm.get_tokenizer()
         self._max_model_len = engine.max_model_len
@@ -82,9 +85,8 @@ class VllmEngine:
 
     def count_chat_tokens(self, messages: Sequence[dict[str, str]]) -> int:
         # Rendered to text, then counted: the templated call returns an encoding, not a list.
-        return self.count_tokens(
-            self._tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
-        )
+        chat = self._tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        return self.count_tokens(str(chat))
 
     def _over_budget(self, request: GenerationRequest) -> Generation | None:
         tokens = self.count_chat_tokens(request.messages)
@@ -117,7 +119,8 @@ class VllmEngine:
             )
             for request in requests
         ]
-        outputs = self._llm.chat([list(r.messages) for r in requests], params, use_tqdm=False)
+        conversations: Any = [list(r.messages) for r in requests]  # vLLM types messages as OpenAI's TypedDicts
+        outputs = self._llm.chat(conversations, params, use_tqdm=False)
         return [
             Generation(
                 text=o.outputs[0].text,
