@@ -78,7 +78,8 @@ class ExtractionConfig(BaseModel):
     max_mentions: int = Field(
         12,
         gt=0,
-        description="Mentions kept per report: the JSON schema's list bound, and the candidates a report's checklist holds.",
+        description="Mentions kept per report: the JSON schema's list bound, "
+        "and the candidates a report's checklist holds.",
     )
     max_prompt_tokens: int = Field(
         1600,
@@ -100,6 +101,7 @@ class ExtractionConfig(BaseModel):
         if self.backend == "vllm" and needed > self.engine.max_model_len:
             raise ValueError(
                 f"max_prompt_tokens ({self.max_prompt_tokens}) + sampling.max_tokens_json "
-                f"({self.sampling.max_tokens_json}) = {needed} exceeds engine.max_model_len ({self.engine.max_model_len})"
+                f"({self.sampling.max_tokens_json}) = {needed} exceeds "
+                f"engine.max_model_len ({self.engine.max_model_len})"
             )
         return self
