@@ -28,6 +28,7 @@ Three strategies, chosen by the prompt folder:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,9 +176,16 @@ class _BatchState:
 
 
 def _raw(items: list[Item], answers: list[Any]) -> str:
-    if len(items) == 1 and isinstance(answers[0], ReportKnowledge):
-        return answers[0].model_dump_json()
-    return "\n".join(f"{i.finding.entity_id if i.finding else '?'}={a}" for i, a in zip(items, answers, strict=True))
+    """The model's answers as they came, one line per request (a chunk, a candidate)."""
+    return "\n".join(_raw_answer(item, answer) for item, answer in zip(items, answers, strict=True))
+
+
+def _raw_answer(item: Item, answer: Any) -> str:
+    if isinstance(answer, ReportKnowledge):
+        return answer.model_dump_json()
+    if isinstance(answer, dict):
+        return json.dumps(answer)
+    return f"{item.finding.entity_id if item.finding else '?'}={answer}"
 
 
 def llm_provenance(
