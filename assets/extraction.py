@@ -75,7 +75,6 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
                 active,
                 store,
                 vocabulary,
-                reports_per_part=settings.reports_per_part,
                 on_progress=progress.reporter(context, f"extract {partition}"),
                 progress_interval_s=settings.progress_interval_s,
             )
@@ -147,7 +146,6 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
                 extraction = extract_corpus(
                     corpus, active, store, vocabulary,
                     name=_label_of(settings),
-                    reports_per_part=settings.reports_per_part,
                     compare_with_lexicon=settings.compare_with_lexicon,
                     on_progress=progress.reporter(context, f"extract {corpus.name}"),
                 )  # fmt: skip

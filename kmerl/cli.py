@@ -177,7 +177,6 @@ def _extract(config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], gap
             result = extract_corpus(
                 corpus, extractor, store, vocabulary,
                 name=label,
-                reports_per_part=config.extraction.reports_per_part,
                 compare_with_lexicon=config.extraction.compare_with_lexicon,
                 on_progress=report,
             )  # fmt: skip

@@ -76,20 +76,48 @@ def test_real_reports_give_schema_valid_knowledge_and_a_rerun_calls_the_llm_zero
     assert again.cached == 24 and again.knowledge_version == run.knowledge_version
 
 
-def test_the_engine_answers_the_same_however_reports_are_batched(
+class _KilledAfter(LlmExtractor):
+    """Dies after ``batches`` batches, as a killed run does between two stored parts."""
+
+    def __init__(self, batches: int, *args) -> None:
+        super().__init__(*args)
+        self.left = batches
+
+    def extract(self, reports):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        return super().extract(reports)
+
+
+def test_the_same_reports_give_the_same_bytes_however_ordered_interrupted_and_resumed(
     vllm_engine, reports: list[str], tmp_path: Path
 ) -> None:
-    """Greedy decoding on the CPU engine is batch-invariant for these prompts: the same
-    reports in parts of 24 and of 5 give the same rows, so a resumed run (other batches)
-    stores the bytes an uninterrupted one does."""
-    tables = []
-    for per_part in (24, 5):
-        store = KnowledgeStore(tmp_path / str(per_part))
-        run = extract_reports(reports, _extractor(vllm_engine), store, VOCABULARY, reports_per_part=per_part)
-        tables.append(
-            store.table("reports", run.knowledge_version).select("report_key", "raw_output").sort("report_key")
-        )
+    """The engine's answers depend on their batch, so batches are fixed by content and each
+    starts from a cold prefix cache: an interrupted run resumed with the reports in another
+    order stores what an uninterrupted run stores."""
+    config = ExtractionConfig(reports_per_part=5)
+    prompt = load_prompt(DEFAULT_PROMPT)
+    uninterrupted = KnowledgeStore(tmp_path / "uninterrupted")
+    run = extract_reports(reports, LlmExtractor(vllm_engine, prompt, VOCABULARY, config), uninterrupted, VOCABULARY)
+    assert run.llm_requests >= 5  # five batches of at most five reports
+
+    resumed = KnowledgeStore(tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        extract_reports(reports, _KilledAfter(2, vllm_engine, prompt, VOCABULARY, config), resumed, VOCABULARY)
+    again = extract_reports(reports[::-1], LlmExtractor(vllm_engine, prompt, VOCABULARY, config), resumed, VOCABULARY)
+    assert again.cached == 10 and again.knowledge_version == run.knowledge_version
+    columns = ("report_key", "raw_output", "knowledge_json", "notes")
+    tables = [
+        store.table("reports", run.knowledge_version).select(columns).sort("report_key")
+        for store in (uninterrupted, resumed)
+    ]
     assert tables[0].equals(tables[1])
+    mentions = [
+        store.table("mentions", run.knowledge_version).sort("report_key", "position")
+        for store in (uninterrupted, resumed)
+    ]
+    assert mentions[0].equals(mentions[1])
 
 
 def test_a_changed_prompt_re_extracts_under_a_new_version_and_the_old_one_stays(
@@ -125,7 +153,7 @@ def test_every_bad_input_is_accounted_for_and_valid(vllm_engine, tmp_path: Path)
     assert run.llm_requests == 5  # blank reports and the injection (no vocabulary term) need no request
     assert knowledge[key["empty"]].mentions == () and knowledge[key["whitespace"]] == knowledge[key["empty"]]
     assert knowledge[key["injection"]].mentions == () and knowledge[key["injection"]].rhythm is None
-    assert any("cut to its first 4000" in note for note in notes[key["long"]])
+    assert any("chunks of at most" in note for note in notes[key["long"]])  # read whole, not cut
     assert [m.entity_id for m in knowledge[key["long"]].mentions] == ["sinus_rhythm", "normal_ecg"]
     assert INVALID_UTF8_NOTE in notes[key["non_utf8"]]
     negated = {

@@ -44,10 +44,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 def test_second_run_reuses_every_report_and_duplicates_are_extracted_once(tmp_path: Path, ptbxl_root: Path) -> None:
     reports = ptbxl_records(ptbxl_root)["report"].to_list()
     store = KnowledgeStore(tmp_path)
-    extractor = LexiconExtractor(VOCABULARY, 12)
-    first = extract_reports(reports, extractor, store, VOCABULARY, reports_per_part=64)
+    extractor = LexiconExtractor(VOCABULARY, 12, batch_size=64)
+    first = extract_reports(reports, extractor, store, VOCABULARY)
     assert first.inputs == 500 and first.unique == 243 and first.extracted == 243 and first.cached == 0
-    second = extract_reports(reports, extractor, store, VOCABULARY, reports_per_part=64)
+    second = extract_reports(reports, extractor, store, VOCABULARY)
     assert second.cached == 243 and second.extracted == 0 and second.knowledge_version == first.knowledge_version
     assert store.table("reports", first.knowledge_version).height == 243  # no duplicates
     assert len(store.table_files("reports", first.knowledge_version)) == 4  # ceil(243 / 64) parts
@@ -57,13 +57,13 @@ def test_a_knowledge_store_on_an_fsspec_url_caches_like_a_local_one(tmp_path: Pa
     """fsspec's in-memory file system stands in for s3:// (parts upload their
     completing file last; nothing is renamed)."""
     records = ptbxl_records(ptbxl_root).head(120)
-    extractor = LexiconExtractor(VOCABULARY, 12)
+    extractor = LexiconExtractor(VOCABULARY, 12, batch_size=32)
     remote = KnowledgeStore(UPath("memory://knowledge-store-test/report_knowledge"))
     local = KnowledgeStore(tmp_path)
-    first = extract_reports(records["report"].to_list(), extractor, remote, VOCABULARY, reports_per_part=32)
-    again = extract_reports(records["report"].to_list(), extractor, remote, VOCABULARY, reports_per_part=32)
+    first = extract_reports(records["report"].to_list(), extractor, remote, VOCABULARY)
+    again = extract_reports(records["report"].to_list(), extractor, remote, VOCABULARY)
     assert again.cached == first.unique and again.extracted == 0
-    extract_reports(records["report"].to_list(), extractor, local, VOCABULARY, reports_per_part=32)
+    extract_reports(records["report"].to_list(), extractor, local, VOCABULARY)
     version = first.knowledge_version
     assert (
         remote.entities(version)
@@ -105,7 +105,7 @@ class Slow(LexiconExtractor):
 if __name__ == "__main__":
     vocabulary = load_vocabulary()
     reports = Path(sys.argv[2]).read_text().split("\\n")
-    extract_reports(reports, Slow(vocabulary, 12), KnowledgeStore(Path(sys.argv[1])), vocabulary, reports_per_part=8)
+    extract_reports(reports, Slow(vocabulary, 12, batch_size=8), KnowledgeStore(Path(sys.argv[1])), vocabulary)
 """
 
 
@@ -124,7 +124,7 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Pat
     process.wait()
     done_before = len(store.table_files("reports"))
     assert 3 <= done_before < 31  # killed part-way
-    run = extract_reports(reports, LexiconExtractor(VOCABULARY, 12), store, VOCABULARY, reports_per_part=8)
+    run = extract_reports(reports, LexiconExtractor(VOCABULARY, 12, batch_size=8), store, VOCABULARY)
     assert run.cached >= 8 * done_before - 8 and run.cached + run.extracted == 243
     table = store.table("reports", run.knowledge_version)
     assert table.height == 243 and table["report_key"].is_unique().all()
@@ -134,7 +134,7 @@ def test_a_killed_run_resumes_without_duplicates(tmp_path: Path, ptbxl_root: Pat
     # what the source publishes is the same bytes as an uninterrupted run's, batched otherwise
     records = ptbxl_records(ptbxl_root).select("record_id", "report_key", "labels")
     uninterrupted = KnowledgeStore(tmp_path / "uninterrupted")
-    again = extract_reports(reports, LexiconExtractor(VOCABULARY, 12), uninterrupted, VOCABULARY, reports_per_part=100)
+    again = extract_reports(reports, LexiconExtractor(VOCABULARY, 12, batch_size=100), uninterrupted, VOCABULARY)
     published = []
     for each in (store, uninterrupted):
         each.write_records("ptbxl", records)

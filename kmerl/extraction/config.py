@@ -88,7 +88,12 @@ class ExtractionConfig(BaseModel):
         "in chunks that fit (checklist, json), noted on the report.",
     )
     context_chars: int = Field(200, gt=0, description="Report text around a candidate shown with it (verify prompts).")
-    reports_per_part: int = Field(512, gt=0, description="Reports per stored part (the unit of restart).")
+    reports_per_part: int = Field(
+        64,
+        gt=0,
+        description="Reports per engine batch and stored part, the unit of restart (about 20 s of work on 2 cores). "
+        "Part of the prompt version: a batched engine's answer can depend on the rest of its batch.",
+    )
     compare_with_lexicon: bool = Field(
         True, description="Also run the lexicon baseline, for the quality table and audits."
     )

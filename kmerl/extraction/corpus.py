@@ -42,14 +42,13 @@ def extract_corpus(
     vocabulary: Vocabulary,
     *,
     name: str,
-    reports_per_part: int = 512,
     compare_with_lexicon: bool = True,
     on_progress: ProgressCallback | None = None,
 ) -> CorpusExtraction:
     rows = read_corpus(corpus)
     run = extract_reports(
         rows.records["report"].to_list(), extractor, store, vocabulary,
-        reports_per_part=reports_per_part, on_progress=on_progress,
+        on_progress=on_progress,
     )  # fmt: skip
     records = rows.records.with_columns(pl.Series("report_key", run.report_keys, dtype=pl.String))
     store.write_records(corpus.name, records)

@@ -77,6 +77,7 @@ class Extractor(Protocol):
     """Turns distinct reports into knowledge; the backend and model are configuration."""
 
     provenance: Provenance
+    batch_size: int  # reports per batch and stored part: the unit of restart
 
     @property
     def stats(self) -> GenerationStats: ...
@@ -91,8 +92,9 @@ def empty_report(report: PreparedReport) -> ExtractedReport:
 class LexiconExtractor:
     """The deterministic baseline: synonyms, negation and uncertainty cues."""
 
-    def __init__(self, vocabulary: Vocabulary, max_mentions: int) -> None:
+    def __init__(self, vocabulary: Vocabulary, max_mentions: int, batch_size: int = 512) -> None:
         self.lexicon = Lexicon(vocabulary)
+        self.batch_size = batch_size  # reads each report alone: not part of the version
         self.schema = KnowledgeSchema(vocabulary, max_mentions)
         self.stats = GenerationStats()  # stays zero: the lexicon calls no model
         parameters: dict[str, object] = {"max_mentions": max_mentions}

@@ -100,7 +100,7 @@ def open_extractor(config: ExtractionConfig, home: Path, vocabulary: Vocabulary 
     """The configured extractor: the lexicon, or an LLM behind the configured backend."""
     vocabulary = vocabulary or load_vocabulary(config.vocabulary)
     if config.backend == "lexicon":
-        yield LexiconExtractor(vocabulary, config.max_mentions)
+        yield LexiconExtractor(vocabulary, config.max_mentions, config.reports_per_part)
         return
     prompt = load_prompt(config.prompt)
     with open_backend(config, home) as backend:

@@ -58,7 +58,7 @@ from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
 
 # Bump when a code change alters what the LLM extractor produces for the same prompt and model.
-LLM_LOGIC_VERSION = "3"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks
+LLM_LOGIC_VERSION = "4"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks; 4: fixed batches
 
 
 class LlmExtractor:
@@ -70,6 +70,7 @@ class LlmExtractor:
         self.backend = backend
         self.prompt = prompt
         self.config = config
+        self.batch_size = config.reports_per_part
         self.schema = KnowledgeSchema(vocabulary, config.max_mentions)
         self.lexicon = Lexicon(vocabulary)
         budget = PromptBudget(prompt, backend, config.max_prompt_tokens)
@@ -198,6 +199,7 @@ def llm_provenance(
         "max_mentions": config.max_mentions,
         "max_prompt_tokens": config.max_prompt_tokens,
         "context_chars": config.context_chars,
+        "reports_per_part": config.reports_per_part,  # a batched engine's answers depend on their batch
     }
     version = stable_hash(
         "llm", LLM_LOGIC_VERSION, prompt, schema.version, vocabulary.content_hash, model_id, parameters

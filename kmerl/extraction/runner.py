@@ -38,13 +38,25 @@ class ExtractionRun:
         return self.unique / self.inputs if self.inputs else 1.0
 
 
+def fixed_batches(reports: list[PreparedReport], size: int) -> list[list[PreparedReport]]:
+    """The reports in batches fixed by their content: ordered by key, ``size`` at a time.
+
+    A batched engine's answer to one request can depend on the others in its batch
+    (measured on vLLM's CPU build: 5 of 48 answers differ between batches of 48 and
+    of 7), so the batches are a function of the input alone, never of the input's
+    order or of how far an interrupted run got. An LLM extractor's batch size is part
+    of its knowledge version.
+    """
+    ordered = sorted(reports, key=lambda report: report.key)
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
 def extract_reports(
     reports: Iterable[str | bytes | None],
     extractor: Extractor,
     store: KnowledgeStore,
     vocabulary: Vocabulary,
     *,
-    reports_per_part: int = 512,
     on_progress: ProgressCallback | None = None,
     progress_interval_s: float = 5.0,
 ) -> ExtractionRun:
@@ -53,7 +65,8 @@ def extract_reports(
     Identical reports (after normalisation) are extracted once; reports already
     in the store under this version are not sent again, so a re-run with an
     unchanged prompt makes no LLM request. Each batch is stored as it finishes,
-    so a killed run resumes where it stopped.
+    so a killed run resumes where it stopped, with the batches an uninterrupted
+    run sends (:func:`fixed_batches`).
     """
     started = time.monotonic()
     provenance = extractor.provenance
@@ -68,14 +81,19 @@ def extract_reports(
         keys.append(report.key)
         distinct.setdefault(report.key, report)
     finished = store.finished_keys(version)
-    todo = [report for key, report in distinct.items() if key not in finished]
+    batches = [
+        todo
+        for batch in fixed_batches(list(distinct.values()), extractor.batch_size)
+        if (todo := [report for report in batch if report.key not in finished])
+    ]
+    todo_count = sum(len(batch) for batch in batches)
     requests_before = extractor.stats.requests
     tokens_before = extractor.stats.output_tokens
     reasons_before = dict(extractor.stats.finish_reasons)
-    tracker = ProgressTracker(len(todo), on_progress, progress_interval_s, unit="reports")
+    tracker = ProgressTracker(todo_count, on_progress, progress_interval_s, unit="reports")
     quarantined = 0
-    for start in range(0, len(todo), reports_per_part):
-        outcomes = extractor.extract(todo[start : start + reports_per_part])
+    for batch in batches:
+        outcomes = extractor.extract(batch)
         store.write_part(provenance, vocabulary, outcomes)
         quarantined += sum(isinstance(o, QuarantinedReport) for o in outcomes)
         tracker.advance(len(outcomes))
@@ -90,8 +108,8 @@ def extract_reports(
         report_keys=keys,
         inputs=len(keys),
         unique=len(distinct),
-        cached=len(distinct) - len(todo),
-        extracted=len(todo) - quarantined,
+        cached=len(distinct) - todo_count,
+        extracted=todo_count - quarantined,
         quarantined=quarantined,
         llm_requests=extractor.stats.requests - requests_before,
         output_tokens=extractor.stats.output_tokens - tokens_before,

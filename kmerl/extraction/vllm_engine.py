@@ -62,12 +62,18 @@ class VllmEngine:
         self._max_model_len = engine.max_model_len
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        """One batch through the engine. A request whose prompt fills the context, counted
-        with the model's tokenizer, is not sent: it comes back as an error (its report is
-        quarantined, the batch goes on); should the engine still refuse the batch, each
-        request is sent alone so only the refused ones fail."""
+        """One batch through the engine; the same batch gives the same answers.
+
+        A request whose prompt fills the context, counted with the model's tokenizer, is
+        not sent: it comes back as an error (its report is quarantined, the batch goes
+        on); should the engine still refuse the batch, each request is sent alone so only
+        the refused ones fail."""
         if not requests:
             return []
+        # A cold prefix cache per batch: a cached prefix's values depend on the batch that
+        # computed it, so without this a batch's answers would depend on the batches before it
+        # (and a resumed run would differ from an uninterrupted one).
+        self._llm.reset_prefix_cache()
         generations: list[Generation | None] = [self._over_budget(request) for request in requests]
         sendable = [i for i, generation in enumerate(generations) if generation is None]
         try:
