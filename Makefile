@@ -41,7 +41,7 @@ chromium:
 
 ## The Dagster UI and daemon on http://127.0.0.1:3000, over the instance the main run records in.
 ui: $(VENV)/.installed
-	export DAGSTER_HOME="$${DAGSTER_HOME:-$$($(BIN)/kmerl home dagster)}" && mkdir -p "$$DAGSTER_HOME" && \
+	export DAGSTER_HOME="$${DAGSTER_HOME:-$$($(BIN)/kmerl home dagster)}" && $(BIN)/python -m pipeline.instance "$$DAGSTER_HOME" && \
 		env --default-signal=INT,TERM $(BIN)/dagster dev -w workspace.yaml
 
 ## Benchmarks (figures in bench/README.md); the training one reads the feature store `run` builds.

@@ -24,6 +24,7 @@ from assets.shared.resources import StageProgress
 from kmerl.config import KmerlConfig
 from kmerl.console import StageBars, console
 from kmerl.progress import Progress, ProgressCallback
+from pipeline.instance import fail_orphaned_runs, prepare_instance, process_tags
 
 if TYPE_CHECKING:
     from dagster import AssetExecutionContext, ExecuteInProcessResult, LoggerDefinition
@@ -59,7 +60,7 @@ def main() -> int:
     # loaders' own bars, would break the progress bars; warnings and errors still show.
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    prepare_instance(Path(os.environ["DAGSTER_HOME"]))
     log_file = layout.logs / f"run-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.log"
     handler = _log_to(log_file)
 
@@ -72,6 +73,8 @@ def main() -> int:
     sources = ", ".join(config.partition_keys)
     out.print(f"kmerl: {sources}; extraction by {config.extraction.backend}; log {log_file}")
     instance = DagsterInstance.get()
+    if orphaned := fail_orphaned_runs(instance):
+        out.print(f"marked failed {len(orphaned)} runs left started by a killed main run")
     per_source: list[ExecuteInProcessResult] = []
     training: ExecuteInProcessResult | None = None
     with StageBars() as bars:
@@ -79,12 +82,16 @@ def main() -> int:
         for partition in config.partition_keys:
             per_source.append(
                 defs.resolve_job_def(PER_SOURCE_JOB).execute_in_process(
-                    partition_key=partition, instance=instance, raise_on_error=False, run_config=LOG_TO_FILE
+                    partition_key=partition,
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config=LOG_TO_FILE,
+                    tags=process_tags(),
                 )
             )
         if all(result.success for result in per_source):
             training = defs.resolve_job_def(TRAIN_JOB).execute_in_process(
-                instance=instance, raise_on_error=False, run_config=LOG_TO_FILE
+                instance=instance, raise_on_error=False, run_config=LOG_TO_FILE, tags=process_tags()
             )
     for partition, result in zip(config.partition_keys, per_source, strict=True):
         out.print(_source_summary(partition, result) if result.success else _failure(partition, result))

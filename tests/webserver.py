@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.instance import prepare_instance
 from tests.processes import env_with_venv
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ def dagster_dev(home: Path, config_toml: str, timeout_s: float = 180) -> Iterato
     """
     home.mkdir(parents=True, exist_ok=True)
     (home / "kmerl.toml").write_text(config_toml)
-    (home / "dagster").mkdir(exist_ok=True)
+    prepare_instance(home / "dagster")  # as `make ui` does
     port = free_port()
     env = env_with_venv(
         DAGSTER_HOME=str(home / "dagster"),
