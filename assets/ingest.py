@@ -7,6 +7,7 @@ from dagster import (
     AssetsDefinition,
     DataVersion,
     DataVersionsByPartition,
+    Failure,
     MaterializeResult,
     MetadataValue,
     ResourceParam,
@@ -26,6 +27,7 @@ from kmerl.ingest import ingest_source
 from kmerl.plots import ecg_figure, to_png
 from kmerl.signals import SignalManifest, SignalStore, SourceLayout
 from kmerl.signals.schema import signal_schema
+from kmerl.sources.base import SourceRefused
 from kmerl.sources.fingerprint import fingerprint_archive
 
 
@@ -59,13 +61,16 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition | SourceAsset]:
         partition = context.partition_key
         source = config.source_of(partition)
         root = storage.layout.signal_store
-        manifest = ingest_source(
-            source,
-            root,
-            config.ingest,
-            on_progress=progress.reporter(context, f"ingest {partition}"),
-            partition=partition,
-        )
+        try:
+            manifest = ingest_source(
+                source,
+                root,
+                config.ingest,
+                on_progress=progress.reporter(context, f"ingest {partition}"),
+                partition=partition,
+            )
+        except SourceRefused as error:
+            raise Failure(description=str(error)) from error
         layout = SourceLayout(root, partition)
         metadata: MetadataDict = {
             "dagster/row_count": manifest.ingested,

@@ -36,6 +36,7 @@ from kmerl.extraction.corpus import extract_corpus
 from kmerl.extraction.gaps import gaps_markdown
 from kmerl.ingest import ingest_source
 from kmerl.progress import Progress
+from kmerl.sources.base import SourceRefused
 
 log = logging.getLogger("kmerl")
 
@@ -108,9 +109,13 @@ def _ingest(config: KmerlConfig, names: list[str] | None) -> int:
         def report(progress: Progress, partition: str = partition) -> None:
             log.info("%s: %s", partition, progress)
 
-        manifest = ingest_source(
-            source, config.layout.signal_store, config.ingest, on_progress=report, partition=partition
-        )
+        try:
+            manifest = ingest_source(
+                source, config.layout.signal_store, config.ingest, on_progress=report, partition=partition
+            )
+        except SourceRefused as error:
+            print(f"kmerl ingest: {error}", file=sys.stderr)
+            return 2
         reasons = ", ".join(f"{reason}: {count}" for reason, count in manifest.quarantine_reasons.items())
         print(
             f"{partition}: {manifest.records_in} records -> {manifest.ingested} ingested, "

@@ -36,6 +36,7 @@ class Reason(str, Enum):
     TOO_MUCH_MISSING = "too_much_missing"
     NO_USABLE_LEADS = "no_usable_leads"
     BAD_METADATA = "bad_metadata"
+    UNMAPPED_LABEL = "unmapped_label"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -126,3 +126,33 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def write_challenge_in_words(
+    cinc_root: Path, dst: Path, count: int, unmapped: dict[str, str] | None = None
+) -> dict[str, list[str]]:
+    """The first ``count`` Challenge records with their ``# Dx`` codes written as the dx
+    mapping's abbreviations, as CPSC2018 ships them; ``unmapped`` adds a label to a
+    record (by name). Returns each record's original codes."""
+    abbreviations: dict[str, str] = {}
+    for path in sorted(cinc_root.glob("dx_mapping_*.csv")):
+        with path.open(newline="") as handle:
+            for row in csv.DictReader(handle):
+                abbreviations.setdefault(row["SNOMEDCTCode"], row["Abbreviation"])
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(cinc_root.glob("dx_mapping_*.csv")):
+        shutil.copyfile(path, dst / path.name)
+    codes: dict[str, list[str]] = {}
+    for header in sorted(cinc_root.glob("*.hea"))[:count]:
+        record = copy_record(header.with_suffix(""), dst)
+        lines = record.with_suffix(".hea").read_text().splitlines()
+        for index, line in enumerate(lines):
+            key, _, value = line.lstrip("#").partition(":")
+            if line.startswith("#") and key.strip() == "Dx":
+                record_codes = [code.strip() for code in value.split(",")]
+                codes[record.name] = record_codes
+                words = [abbreviations.get(code, code) for code in record_codes]
+                words += [unmapped[record.name]] if unmapped and record.name in unmapped else []
+                lines[index] = f"#Dx: {','.join(words)}"
+        record.with_suffix(".hea").write_text("\n".join(lines) + "\n")
+    return codes

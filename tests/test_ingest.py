@@ -15,7 +15,8 @@ from kmerl.leads import LEAD_INDEX
 from kmerl.preprocess import PreprocessConfig
 from kmerl.signals import SignalStore, SourceLayout
 from kmerl.sources import ChallengeSource, PtbXlSource, WfdbFolderSource
-from tests.archives import copy_record, read_ptbxl_rows, write_ptbxl_subset, write_record
+from kmerl.sources.dx_labels import UnmappedLabelsError
+from tests.archives import copy_record, read_ptbxl_rows, write_challenge_in_words, write_ptbxl_subset, write_record
 from tests.processes import wait_for_group_exit
 
 PTBXL_LEADS = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
@@ -209,3 +210,25 @@ def test_a_sliced_source_splits_into_disjoint_partitions_that_cover_it(tmp_path:
     assert len(SignalStore.open(tmp_path)) == 500
     with pytest.raises(ValueError, match="not a partition"):
         ingest_source(sliced, tmp_path, config, partition="ptbxl")
+
+
+def test_unmapped_challenge_labels_refuse_the_source_or_quarantine_only_their_records(
+    tmp_path: Path, cinc_root: Path
+) -> None:
+    root = tmp_path / "cpsc"
+    write_challenge_in_words(cinc_root, root, 6, {"E00002": "XYZ"})
+    store = tmp_path / "store"
+    with pytest.raises(UnmappedLabelsError, match=r"XYZ \(1\)"):
+        ingest_source(ChallengeSource(name="cpsc", root=root), store, IngestConfig(workers=1))
+    assert not (store / "cpsc").exists()  # refused before anything was written
+    manifest = ingest_source(
+        ChallengeSource(name="cpsc", root=root, unmapped_labels="quarantine"), store, IngestConfig(workers=1)
+    )
+    assert (manifest.records_in, manifest.ingested, manifest.quarantined) == (6, 5, 1)
+    reason, detail = _quarantine(store, "cpsc")["cpsc/E00002"]
+    assert reason == "unmapped_label" and detail.startswith("cpsc/E00002: ") and "XYZ" in detail
+    assert all(
+        label["system"] == "snomed" and label["code"].isdigit()
+        for row in _ingested(store, "cpsc").values()
+        for label in row["labels"]
+    )

@@ -1,11 +1,13 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from kmerl.records import Label, RecordRef, Split
+from kmerl.records import Label, Reason, RecordError, RecordRef, Split
 from kmerl.sources import ChallengeSource, MimicIvEcgSource, PtbXlSource, WfdbFolderSource
+from kmerl.sources.dx_labels import UnmappedLabelsError
 from kmerl.wfdb_io import read_header
-from tests.archives import read_ptbxl_rows, write_mimic_archive
+from tests.archives import read_ptbxl_rows, write_challenge_in_words, write_mimic_archive
 
 
 def _refs(source, target_fs: int = 100) -> list[RecordRef]:
@@ -72,3 +74,37 @@ def test_mimic_joins_reports_by_study_id(tmp_path: Path, ptbxl_root: Path) -> No
     assert any("no machine_measurements.csv row" in note for note in unreported.notes)
     assert "Left axis deviation" in str(expected[refs[0].native_id]["report"])
     assert np.all([ref.record_path.with_suffix(".hea").exists() for ref in refs])
+
+
+def test_challenge_labels_written_as_abbreviations_read_as_the_same_codes(tmp_path: Path, cinc_root: Path) -> None:
+    codes = write_challenge_in_words(cinc_root, tmp_path / "cpsc", 12)
+    in_words = ChallengeSource(name="cpsc", root=tmp_path / "cpsc")
+    in_words.check()  # every abbreviation maps
+    as_codes = ChallengeSource(name="cinc2021", root=cinc_root)
+    for ref in _refs(in_words):
+        written = in_words.complete(ref, read_header(ref.record_path))
+        original = as_codes.complete(ref, read_header(cinc_root / ref.native_id))
+        assert [label.code for label in written.labels] == codes[ref.native_id]
+        assert (written.labels, written.report) == (original.labels, original.report)
+
+
+def test_an_unmapped_label_is_an_error_listing_every_one_or_quarantines_its_records(
+    tmp_path: Path, cinc_root: Path
+) -> None:
+    write_challenge_in_words(cinc_root, tmp_path / "cpsc", 12, {"E00001": "XYZ", "E00002": "XYZ", "E00003": "LQRSV2"})
+    with pytest.raises(UnmappedLabelsError) as refused:
+        ChallengeSource(name="cpsc", root=tmp_path / "cpsc").check()
+    assert refused.value.unmapped == {"XYZ": 2, "LQRSV2": 1}
+    assert "XYZ (2), LQRSV2 (1)" in str(refused.value) and "label_map" in str(refused.value)
+
+    quarantining = ChallengeSource(name="cpsc", root=tmp_path / "cpsc", unmapped_labels="quarantine")
+    quarantining.check()
+    ref = next(r for r in _refs(quarantining) if r.native_id == "E00001")
+    with pytest.raises(RecordError) as error:
+        quarantining.complete(ref, read_header(ref.record_path))
+    assert error.value.reason is Reason.UNMAPPED_LABEL and "XYZ" in error.value.detail
+
+    (tmp_path / "labels.csv").write_text("label,snomed_code\nxyz,164889003\nLQRSV2,251146004\n")
+    mapped = ChallengeSource(name="cpsc", root=tmp_path / "cpsc", label_map=tmp_path / "labels.csv")
+    mapped.check()
+    assert Label("snomed", "164889003") in mapped.complete(ref, read_header(ref.record_path)).labels

@@ -31,11 +31,13 @@ def ingest_source(
 
     Memory is bounded by ``workers x 2`` shards in flight, whatever the size of the
     source. Finished shards are reused, so a killed run, re-run, continues where it
-    stopped; the version becomes current only once every shard is written.
+    stopped; the version becomes current only once every shard is written. A source
+    its own check refuses (:meth:`SourceAdapter.check`) raises before anything is written.
     """
     partition = partition or source.name
     if partition not in source.partition_keys():
         raise ValueError(f"{partition!r} is not a partition of source {source.name!r}: {source.partition_keys()}")
+    source.check()
     layout = SourceLayout(store_root, partition)
     if removed := remove_stale_temp_files(layout.signals) + remove_stale_temp_files(layout.quarantine):
         log.info("%s: removed %d temporary files left by an interrupted run", partition, removed)

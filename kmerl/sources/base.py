@@ -14,6 +14,10 @@ from kmerl.splits import split_for
 from kmerl.wfdb_io import WfdbHeader
 
 
+class SourceRefused(ValueError):
+    """A source that cannot be ingested as configured; the message says what to change."""
+
+
 class SourceAdapter(BaseModel):
     """A configured data source: lists its records and completes them from headers.
 
@@ -58,6 +62,10 @@ class SourceAdapter(BaseModel):
         if self.slices == 1:
             return self.count_records()
         return sum(self.owns(partition, item.record_id) for item in self.iter_records(target_fs))
+
+    def check(self) -> None:
+        """Refuse the whole source before ingest, with a reason naming what to fix
+        (e.g. labels that map to no code); most sources have nothing to check."""
 
     def complete(self, ref: RecordRef, header: WfdbHeader) -> RecordRef:
         """Fill in what only the header knows (runs in the ingest workers)."""

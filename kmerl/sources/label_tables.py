@@ -36,3 +36,23 @@ def read_dx_mapping(directory: Path) -> pl.DataFrame:
         )
         .unique("code", keep="first", maintain_order=True)
     )
+
+
+def read_dx_aliases(directory: Path) -> pl.DataFrame:
+    """(alias, code): every diagnosis name and abbreviation of ``dx_mapping_*.csv``, so that
+    ``# Dx`` lines written in words (CPSC's ``RBBB``, ``I-AVB``) read as codes. The first
+    file names an alias given twice."""
+    frames = [
+        pl.read_csv(path, columns=["Dx", "SNOMEDCTCode", "Abbreviation"], infer_schema=False)
+        for path in dx_mapping_files(directory)
+    ]
+    table = pl.concat(frames).select(
+        pl.col("SNOMEDCTCode").str.strip_chars().alias("code"),
+        pl.col("Dx").str.strip_chars(),
+        pl.col("Abbreviation").str.strip_chars(),
+    )
+    return (
+        pl.concat([table.select(alias=column, code="code") for column in ("Dx", "Abbreviation")])
+        .drop_nulls()
+        .unique("alias", keep="first", maintain_order=True)
+    )
