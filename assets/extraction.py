@@ -10,12 +10,14 @@ from dagster import (
     MaterializeResult,
     MetadataValue,
     ResourceParam,
+    SourceAsset,
     asset,
+    observable_source_asset,
 )
 
 from assets import checks
 from assets.shared.automation import ON_CODE_CHANGE, ON_UPSTREAM_OR_CODE_CHANGE
-from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, REPORT_KNOWLEDGE
+from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, EXTRACTION_PROMPT, REPORT_KNOWLEDGE
 from assets.shared.metadata import MetadataDict, counts_markdown
 from assets.shared.partitions import PIPELINE_GROUP, corpus_partitions, source_partitions
 from assets.shared.pools import LLM_POOL
@@ -36,16 +38,23 @@ from kmerl.extraction.gaps import gaps_markdown
 from kmerl.signals import SignalStore
 
 
-def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
+def build_assets(config: KmerlConfig) -> list[AssetsDefinition | SourceAsset]:
     checks_config = config.orchestration.checks
     # The prompt version hashes prompt files, schema, vocabulary, model and sampling:
     # editing a prompt changes it, which makes this asset stale. The run extracts
     # under exactly this version (ExtractorResource.settings_for refuses others).
     prompt_version = describe_extractor(config.extraction).prompt_version
 
+    @observable_source_asset(key=EXTRACTION_PROMPT, group_name=PIPELINE_GROUP)
+    def extraction_prompt() -> DataVersion:
+        """The prompt files, schema, vocabulary, model and sampling, observed as the prompt
+        version they hash to. The `prompt_sensor` observes it; a new version makes
+        `report_knowledge` re-extract without reloading the code location."""
+        return DataVersion(describe_extractor(config.extraction).prompt_version)
+
     @asset(
         key=REPORT_KNOWLEDGE,
-        deps=[ECG_SIGNALS],
+        deps=[ECG_SIGNALS, EXTRACTION_PROMPT],
         partitions_def=source_partitions(config),
         code_version=prompt_version,
         automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
@@ -176,7 +185,7 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
             ],
         )
 
-    return [report_knowledge, report_corpus_knowledge]
+    return [extraction_prompt, report_knowledge, report_corpus_knowledge]
 
 
 def _assessment_metadata(assessment: Assessment) -> MetadataDict:

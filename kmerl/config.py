@@ -73,6 +73,7 @@ class OrchestrationConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     raw_archive_poll_seconds: int = Field(300, gt=0, description="How often the sensor re-hashes raw archives.")
+    prompt_poll_seconds: int = Field(30, gt=0, description="How often the sensor re-reads the prompt version.")
     evaluation_interval_seconds: int = Field(30, gt=0, description="How often automation conditions are evaluated.")
     refresh_cron: str = Field("0 3 * * *", description="When the nightly refresh catches anything stale.")
     executor: Literal["multiprocess", "kubernetes"] = Field(

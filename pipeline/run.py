@@ -27,7 +27,7 @@ from kmerl.progress import Progress, ProgressCallback
 from pipeline.instance import fail_orphaned_runs, prepare_instance, process_tags
 
 if TYPE_CHECKING:
-    from dagster import AssetExecutionContext, ExecuteInProcessResult, LoggerDefinition
+    from dagster import AssetExecutionContext, DagsterInstance, ExecuteInProcessResult, LoggerDefinition
 
 
 # The run's Dagster logger: naming it in the run config puts it in place of the console logger.
@@ -75,6 +75,7 @@ def main() -> int:
     instance = DagsterInstance.get()
     if orphaned := fail_orphaned_runs(instance):
         out.print(f"marked failed {len(orphaned)} runs left started by a killed main run")
+    _record_observations(instance, config)
     per_source: list[ExecuteInProcessResult] = []
     training: ExecuteInProcessResult | None = None
     with StageBars() as bars:
@@ -104,6 +105,16 @@ def main() -> int:
     _print_training(out, training)
     out.print(f"log {log_file}; every run, plot and check: make ui")
     return 0
+
+
+def _record_observations(instance: DagsterInstance, config: KmerlConfig) -> None:
+    """What the sensors would observe, recorded before the run materializes from it, so
+    the daemon's first look at the same archives and prompt is not an update."""
+    from pipeline.defs.sensors import archive_observations, prompt_observation, unrecorded
+
+    observed = [observation for source in config.sources for observation in archive_observations(source)]
+    for observation in unrecorded(instance, [*observed, prompt_observation(config)]):
+        instance.report_runless_asset_event(observation)
 
 
 def _log_to(path: Path) -> logging.Handler:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from dagster import (
+    AssetMaterialization,
     DagsterInstance,
     Definitions,
     EvaluateAutomationConditionsResult,
@@ -16,12 +17,13 @@ from dagster import (
 
 from assets.shared.keys import ECG_SIGNALS, REPORT_KNOWLEDGE
 from kmerl.config import KmerlConfig
-from kmerl.extraction import ExtractionConfig
+from kmerl.extraction import DEFAULT_PROMPT, ExtractionConfig, describe_extractor
 from kmerl.ingest import IngestConfig
 from kmerl.preprocess import PreprocessConfig
 from kmerl.sources import WfdbFolderSource
 from pipeline.defs import build_definitions
 from pipeline.defs.jobs import PER_SOURCE_JOB
+from pipeline.defs.sensors import archive_observations, prompt_observation, unrecorded
 from tests.archives import copy_record
 
 
@@ -54,8 +56,10 @@ def test_new_raw_files_and_code_changes_trigger_ingest_then_training_and_nothing
 ) -> None:
     archive = tmp_path / "archive"
     shutil.copytree(wfdb_samples_root, archive)
-    defs = build_definitions(_config(tmp_path / "home", archive))
+    config = _config(tmp_path / "home", archive)
+    defs = build_definitions(config)
     sensor = defs.resolve_sensor_def("raw_archive_sensor")
+    instance.report_runless_asset_event(prompt_observation(config))  # the prompt sensor's first tick
     evaluation = evaluate_automation_conditions(defs=defs, instance=instance)
     assert evaluation.total_requested == 0  # the first evaluation is the baseline, as in the daemon
 
@@ -87,6 +91,43 @@ def test_new_raw_files_and_code_changes_trigger_ingest_then_training_and_nothing
     retuned = build_definitions(_config(tmp_path / "home", archive, target_fs=500))  # preprocessing changed
     evaluation = evaluate_automation_conditions(defs=retuned, instance=instance, cursor=evaluation.cursor)
     assert evaluation.get_requested_partitions(ECG_SIGNALS) == {"samples"}
+
+
+def test_a_prompt_edit_re_extracts_without_a_reload_and_nothing_runs_unprompted(
+    tmp_path: Path, wfdb_samples_root: Path, instance: DagsterInstance
+) -> None:
+    prompt = tmp_path / "checklist"
+    shutil.copytree(DEFAULT_PROMPT, prompt)
+    source = WfdbFolderSource(name="samples", root=wfdb_samples_root)
+    config = KmerlConfig(home=tmp_path / "home", sources=[source], extraction=ExtractionConfig(prompt=prompt))
+    defs = build_definitions(config)  # loaded once, as a running code location is
+    # What the main run records before it materializes, then what it materializes.
+    for observation in unrecorded(instance, [*archive_observations(source), prompt_observation(config)]):
+        instance.report_runless_asset_event(observation)
+    for key in (ECG_SIGNALS, REPORT_KNOWLEDGE):
+        instance.report_runless_asset_event(AssetMaterialization(asset_key=key, partition="samples"))
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance)
+
+    # The daemon's first ticks (no sensor cursor yet) see what the main run saw: no update, no run.
+    for name in ("raw_archive_sensor", "prompt_sensor"):
+        assert (
+            defs.resolve_sensor_def(name)(build_sensor_context(instance=instance, definitions=defs)).asset_events == []
+        )
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+    assert evaluation.total_requested == 0
+
+    (prompt / "system.md").write_text((prompt / "system.md").read_text() + "Answer for every finding listed.\n")
+    tick = defs.resolve_sensor_def("prompt_sensor")(build_sensor_context(instance=instance, definitions=defs))
+    (edited,) = tick.asset_events
+    assert edited.tags["dagster/data_version"] == describe_extractor(config.extraction).prompt_version
+    assert (
+        edited.tags["dagster/data_version"]
+        != prompt_observation(config.model_copy(update={"extraction": ExtractionConfig()})).tags["dagster/data_version"]
+    )
+    instance.report_runless_asset_event(edited)
+    evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
+    assert _requested(evaluation, defs) == {"report_knowledge"}  # re-extraction only, ecg_signals untouched
+    assert evaluation.get_requested_partitions(REPORT_KNOWLEDGE) == {"samples"}
 
 
 def test_nightly_refresh_requests_every_source(tmp_path: Path, shared_data: Path) -> None:

@@ -4,6 +4,7 @@ from dagster import AssetKey
 
 RAW_ARCHIVES = AssetKey("raw_ecg_archives")
 ECG_SIGNALS = AssetKey("ecg_signals")
+EXTRACTION_PROMPT = AssetKey("extraction_prompt")
 REPORT_KNOWLEDGE = AssetKey("report_knowledge")
 CORPUS_KNOWLEDGE = AssetKey("report_corpus_knowledge")
 FEATURE_STORE = AssetKey("feature_store")

@@ -17,7 +17,7 @@ from pipeline.defs.executors import executor_for, gpu_steps
 from pipeline.defs.jobs import JOBS
 from pipeline.defs.resources import pipeline_resources
 from pipeline.defs.schedules import nightly_refresh
-from pipeline.defs.sensors import automation_sensor, raw_archive_sensor
+from pipeline.defs.sensors import automation_sensor, prompt_sensor, raw_archive_sensor
 
 
 def build_definitions(
@@ -32,7 +32,7 @@ def build_definitions(
         assets=assets,
         jobs=JOBS,
         schedules=[nightly_refresh(config)],
-        sensors=[raw_archive_sensor(config), automation_sensor(config)],
+        sensors=[raw_archive_sensor(config), prompt_sensor(config), automation_sensor(config)],
         resources=pipeline_resources(config, progress or StageProgress()),
         executor=executor_for(config.orchestration, gpu_steps(assets)),
         loggers=loggers,

@@ -1,9 +1,19 @@
-"""Sensors: new raw files become observations; automation conditions are evaluated."""
+"""Sensors: changed raw files and prompts become observations; automation conditions are evaluated.
+
+An observation counts as an update for ``eager()`` even when its data version is the
+one recorded last, so the sensors (and the main run) record only versions the
+instance does not hold yet: the first ``make ui`` after ``make run`` starts nothing.
+"""
+
+from collections.abc import Iterable
 
 from dagster import (
+    AssetKey,
     AssetObservation,
+    AssetRecordsFilter,
     AssetSelection,
     AutomationConditionSensorDefinition,
+    DagsterInstance,
     DefaultSensorStatus,
     SensorDefinition,
     SensorEvaluationContext,
@@ -11,10 +21,53 @@ from dagster import (
     sensor,
 )
 
-from assets.shared.keys import RAW_ARCHIVES
+from assets.shared.keys import EXTRACTION_PROMPT, RAW_ARCHIVES
 from assets.shared.metadata import DATA_VERSION_TAG
 from kmerl.config import KmerlConfig
+from kmerl.extraction import describe_extractor
+from kmerl.sources import SourceAdapter
 from kmerl.sources.fingerprint import fingerprint_archive
+
+
+def archive_observations(source: SourceAdapter) -> list[AssetObservation]:
+    """One observation per partition of ``source``: its files' fingerprint as data version."""
+    fingerprint = fingerprint_archive(source)
+    return [
+        AssetObservation(
+            asset_key=RAW_ARCHIVES,
+            partition=partition,
+            tags={DATA_VERSION_TAG: fingerprint.version},
+            metadata={"files": fingerprint.files, "bytes": fingerprint.bytes},
+        )
+        for partition in source.partition_keys()
+    ]
+
+
+def prompt_observation(config: KmerlConfig) -> AssetObservation:
+    """The configured extractor's prompt version, computed from files (no model is loaded)."""
+    provenance = describe_extractor(config.extraction)
+    return AssetObservation(
+        asset_key=EXTRACTION_PROMPT,
+        tags={DATA_VERSION_TAG: provenance.prompt_version},
+        metadata={"knowledge_version": provenance.knowledge_version, "prompt": provenance.prompt_name or "lexicon"},
+    )
+
+
+def unrecorded(instance: DagsterInstance, observations: Iterable[AssetObservation]) -> list[AssetObservation]:
+    """The observations whose data version differs from the latest one recorded."""
+    return [
+        observation
+        for observation in observations
+        if _latest_version(instance, observation.asset_key, observation.partition) != observation.tags[DATA_VERSION_TAG]
+    ]
+
+
+def _latest_version(instance: DagsterInstance, key: AssetKey, partition: str | None) -> str | None:
+    records = instance.fetch_observations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None), limit=1
+    ).records
+    observation = records[0].asset_observation if records else None
+    return observation.tags.get(DATA_VERSION_TAG) if observation else None
 
 
 def raw_archive_sensor(config: KmerlConfig) -> SensorDefinition:
@@ -28,23 +81,30 @@ def raw_archive_sensor(config: KmerlConfig) -> SensorDefinition:
         """Records a new data version of an archive when its files change; the
         automation condition of ecg_signals then re-ingests that partition."""
         known = dict(line.split("=", 1) for line in (context.cursor or "").splitlines() if "=" in line)
-        observations = []
+        observations: list[AssetObservation] = []
         for source in config.sources:
-            fingerprint = fingerprint_archive(source)
-            if known.get(source.name) == fingerprint.version:
-                continue
-            known[source.name] = fingerprint.version
-            observations += [
-                AssetObservation(
-                    asset_key=RAW_ARCHIVES,
-                    partition=partition,
-                    tags={DATA_VERSION_TAG: fingerprint.version},
-                    metadata={"files": fingerprint.files, "bytes": fingerprint.bytes},
-                )
-                for partition in source.partition_keys()
-            ]
+            current = archive_observations(source)
+            version = current[0].tags[DATA_VERSION_TAG]
+            if known.get(source.name) != version:
+                known[source.name] = version
+                observations += unrecorded(context.instance, current)
         cursor = "\n".join(f"{name}={version}" for name, version in sorted(known.items()))
         return SensorResult(asset_events=observations, cursor=cursor)
+
+    return watch
+
+
+def prompt_sensor(config: KmerlConfig) -> SensorDefinition:
+    @sensor(
+        name="prompt_sensor",
+        minimum_interval_seconds=config.orchestration.prompt_poll_seconds,
+        default_status=DefaultSensorStatus.RUNNING,
+        asset_selection=[EXTRACTION_PROMPT],
+    )
+    def watch(context: SensorEvaluationContext) -> SensorResult:
+        """Records a new prompt version when a prompt file (or the vocabulary, model,
+        sampling) changes; report_knowledge then re-extracts under it, with no reload."""
+        return SensorResult(asset_events=unrecorded(context.instance, [prompt_observation(config)]))
 
     return watch
 
