@@ -90,12 +90,12 @@ def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> MetadataD
     metadata: MetadataDict = {
         "results_table": MetadataValue.md(results_markdown(results)),
         "results": MetadataValue.path(str(out_dir / "results.parquet")),
-        "settings": results.height,
+        "scored_combinations": results.height,  # task x lead subset x method rows in the table
     }
     for task in results["task"].unique(maintain_order=True):
         all_leads = results.filter((pl.col("task") == task) & (pl.col("lead_subset") == "all12"))
         for row in all_leads.iter_rows(named=True):
-            metadata[f"{task}/{row['method']}/all12"] = float(row["macro_auroc"])
+            metadata[f"{task}/{row['method']}/all12"] = round(float(row["macro_auroc"]), 3)
         for method in (ZERO_SHOT_TEXT, probe_method(full_probe)):
             metadata[f"partial_leads/{task}/{method}"] = png_markdown(
                 partial_lead_chart(results, task, method), f"{task} {method} by lead subset"

@@ -4,6 +4,7 @@ report corpora (reports without signals) beside the pipeline, one partition each
 import polars as pl
 from dagster import (
     AssetExecutionContext,
+    AssetRecordsFilter,
     AssetsDefinition,
     DataVersion,
     Failure,
@@ -18,7 +19,7 @@ from dagster import (
 from assets import checks
 from assets.shared.automation import ON_CODE_CHANGE, ON_UPSTREAM_OR_CODE_CHANGE
 from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, EXTRACTION_PROMPT, REPORT_KNOWLEDGE
-from assets.shared.metadata import MetadataDict, counts_markdown
+from assets.shared.metadata import MetadataDict, counts_markdown, metadata_values
 from assets.shared.partitions import PIPELINE_GROUP, corpus_partitions, source_partitions
 from assets.shared.pools import LLM_POOL
 from assets.shared.resources import ExtractorResource, StageProgress, StorageResource
@@ -116,6 +117,7 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition | SourceAsset]:
             "finish_reasons": counts_markdown(run.finish_reasons, "finish_reason", "requests"),
         }
         metadata |= _assessment_metadata(assessment)
+        metadata["sources"] = _sources_summary(context, config.partition_keys, metadata)
         return MaterializeResult(
             metadata=metadata,
             # A content hash: a prompt edit that yields the same entities leaves
@@ -188,8 +190,51 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition | SourceAsset]:
     return [extraction_prompt, report_knowledge, report_corpus_knowledge]
 
 
+# The per-partition counts the `sources` table gathers, with their column headers.
+SUMMARY_COLUMNS = {
+    "reports": "reports",
+    "distinct_reports": "distinct",
+    "extracted": "extracted",
+    "cached": "cached",
+    "quarantined": "quarantined",
+    "llm_requests": "LLM requests",
+    "micro_f1": "micro F1 (lexicon)",
+}
+
+
+def _sources_summary(context: AssetExecutionContext, partitions: list[str], current: MetadataDict) -> MetadataValue:
+    """One row per source: this materialization's counts, and each other partition's
+    latest, so the overview of any partition shows every source."""
+    rows = []
+    for partition in partitions:
+        if partition == context.partition_key:
+            values = metadata_values(current)
+        else:
+            records = context.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=REPORT_KNOWLEDGE, asset_partitions=[partition]), limit=1
+            ).records
+            event = records[0].asset_materialization if records else None
+            values = metadata_values(event.metadata) if event else {}
+        cells = [
+            f"{values[key]:,}" if isinstance(values.get(key), int) else str(values.get(key, ""))
+            for key in SUMMARY_COLUMNS
+        ]
+        rows.append(f"| {partition} | {' | '.join(cells)} |")
+    header = f"| source | {' | '.join(SUMMARY_COLUMNS.values())} |\n|---|{'---:|' * (len(SUMMARY_COLUMNS) - 1)}---|"
+    return MetadataValue.md("\n".join([header, *rows]))
+
+
 def _assessment_metadata(assessment: Assessment) -> MetadataDict:
     metadata: MetadataDict = {}
+    scores = []
+    for report in assessment.reports:
+        if report.knowledge_version != assessment.knowledge_version:
+            continue
+        score = f"{report.split}: {report.summary['micro_f1']:.3f}"
+        baseline = [r for r in assessment.reports if r.split == report.split and r is not report]
+        scores.append(f"{score} ({baseline[0].summary['micro_f1']:.3f})" if baseline else score)
+    if scores:
+        metadata["micro_f1"] = "; ".join(scores)
     if assessment.scored:
         tables = quality_markdown(assessment.reports, top=20)
         if assessment.differences:

@@ -24,7 +24,7 @@ from upath import UPath
 
 from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from assets.shared.keys import FEATURE_STORE, KMERL_ENCODER
-from assets.shared.metadata import MetadataDict, png_markdown
+from assets.shared.metadata import MetadataDict, png_markdown, rounded
 from assets.shared.partitions import PIPELINE_GROUP
 from assets.shared.pools import GPU_POOL
 from assets.shared.resources import StageProgress, StorageResource
@@ -118,7 +118,7 @@ def _metadata(runs: RunStore, manifest: RunManifest) -> MetadataDict:
         "model_path": MetadataValue.path(str(runs.model_file(manifest))),
         "epochs": manifest.epochs,
         "parameters": manifest.config.encoder.model_dump(),
-        **manifest.final,
+        **rounded(manifest.final, 4),
     }
     if metrics:
         metadata["loss_curves"] = png_markdown(loss_curves({"kmerl": metrics}), "loss curves")

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 from dagster import DagsterInstance
 
-from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, REPORT_KNOWLEDGE
+from assets.shared.keys import CORPUS_KNOWLEDGE, ECG_SIGNALS, EXTRACTION_PROMPT, REPORT_KNOWLEDGE
 from assets.shared.metadata import metadata_values
 from kmerl.config import KmerlConfig
 from kmerl.corpora import PtbXlReports
@@ -21,17 +21,17 @@ from pipeline.defs.jobs import CORPORA_JOB, PER_SOURCE_JOB
 def test_report_knowledge_is_defined_per_source_downstream_of_ecg_signals() -> None:
     graph = defs.resolve_asset_graph()
     node = graph.get(REPORT_KNOWLEDGE)
-    assert node.parent_keys == {ECG_SIGNALS}
+    assert node.parent_keys == {ECG_SIGNALS, EXTRACTION_PROMPT}  # the prompt, observed by prompt_sensor
     assert node.partitions_def == graph.get(ECG_SIGNALS).partitions_def
     assert node.code_version  # the prompt version: a prompt edit makes the asset stale
 
 
 def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_data_version(
-    tmp_path: Path, ptbxl_root: Path
+    tmp_path: Path, ptbxl_root: Path, wfdb_samples_root: Path
 ) -> None:
     config = KmerlConfig(
         home=tmp_path,
-        sources=[PtbXlSource(name="ptbxl", root=ptbxl_root)],
+        sources=[PtbXlSource(name="ptbxl", root=ptbxl_root), WfdbFolderSource(name="samples", root=wfdb_samples_root)],
         ingest=IngestConfig(workers=1),
         extraction=ExtractionConfig(backend="lexicon"),
     )
@@ -44,7 +44,13 @@ def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_da
             (event,) = result.asset_materializations_for_node("report_knowledge")
             versions.append(event.tags["dagster/data_version"])
             checks = {e.check_name: (e.passed, e.severity.value) for e in result.get_asset_check_evaluations()}
+        samples = job.execute_in_process(partition_key="samples", instance=instance)
     metadata = metadata_values(event.metadata)
+    (samples_event,) = samples.asset_materializations_for_node("report_knowledge")
+    summary = metadata_values(samples_event.metadata)["sources"].splitlines()  # every source on any partition's page
+    assert summary[0].startswith("| source | reports | distinct |") and len(summary) == 4
+    assert summary[2].startswith("| ptbxl | 500 | 243 | 0 | 243 | 0 | 0 | development: ")
+    assert summary[3].startswith("| samples | 2 | 2 | 2 | 0 | 0 | 0 |")
     assert metadata["dagster/row_count"] == 500 and metadata["distinct_reports"] == 243
     assert metadata["cached"] == 243 and metadata["extracted"] == 0 and metadata["llm_requests"] == 0  # second run
     assert "| lexicon | development | 309 |" in metadata["quality"]  # folds 1-7 tune, 8-10 validate
@@ -63,7 +69,7 @@ def test_report_knowledge_materializes_with_quality_checks_audit_and_a_stable_da
     ]
     assert sorted(p.suffix for p in (store.root / "quality").iterdir()) == [".md", ".md", ".parquet", ".parquet"]
     with open_audit(store) as db:
-        assert db.execute("SELECT count(*) FROM record_knowledge").fetchall() == [(500,)]
+        assert db.execute("SELECT count(*) FROM record_knowledge").fetchall() == [(502,)]  # both sources
 
 
 def test_the_in_process_engine_starts_only_when_a_report_needs_it(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ mutation Launch($params: ExecutionParams!) {
 }"""
 PIPELINE_ASSETS = {
     "raw_ecg_archives",
+    "extraction_prompt",
     "ecg_signals",
     "report_knowledge",
     "report_corpus_knowledge",

@@ -31,6 +31,11 @@ def counts_markdown(counts: Mapping[str, int], key_header: str, value_header: st
     return MetadataValue.md(f"| {key_header} | {value_header} |\n|---|---:|\n{rows}")
 
 
+def rounded(values: Mapping[str, Any], digits: int = 3) -> dict[str, Any]:
+    """Floats to ``digits`` decimals: what a reader compares, not float noise."""
+    return {key: round(value, digits) if isinstance(value, float) else value for key, value in values.items()}
+
+
 def metadata_values(metadata: Mapping[str, object]) -> dict[str, object]:
     """A materialization's metadata as plain values (what summaries and tests compare)."""
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
