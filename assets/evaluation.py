@@ -28,11 +28,13 @@ from kmerl.model.evaluation.evaluate import (
     probe_method,
     read_evaluation,
 )
-from kmerl.model.evaluation.table import results_markdown
+from kmerl.model.evaluation.table import results_markdown, verdicts
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.plots import partial_lead_chart, roc_curves
 from kmerl.model.runs import RunStore
 from kmerl.text_encoder import MiniLmEncoder
+
+MODEL_NAME = "kmerl"  # the trained encoder's rows; its untrained twin's are "untrained"
 
 
 def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
@@ -88,20 +90,26 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
 def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> MetadataDict:
     results = result.results
     metadata: MetadataDict = {
-        "results_table": MetadataValue.md(results_markdown(results)),
+        "results_table": MetadataValue.md(results_markdown(results, result.differences)),
         "results": MetadataValue.path(str(out_dir / "results.parquet")),
-        "scored_combinations": results.height,  # task x lead subset x method rows in the table
+        "scored_combinations": results.height,  # model x task x lead subset x method rows in the table
     }
+    if lines := verdicts(result.differences):
+        metadata["above_untrained"] = MetadataValue.md("\n".join(f"- {line}" for line in lines))
     for task in results["task"].unique(maintain_order=True):
         all_leads = results.filter((pl.col("task") == task) & (pl.col("lead_subset") == "all12"))
         for row in all_leads.iter_rows(named=True):
-            metadata[f"{task}/{row['method']}/all12"] = round(float(row["macro_auroc"]), 3)
+            prefix = "" if row["model"] == MODEL_NAME else f"{row['model']}/"
+            metadata[f"{prefix}{task}/{row['method']}/all12"] = round(float(row["macro_auroc"]), 3)
         for method in (ZERO_SHOT_TEXT, probe_method(full_probe)):
             metadata[f"partial_leads/{task}/{method}"] = png_markdown(
                 partial_lead_chart(results, task, method), f"{task} {method} by lead subset"
             )
             rows = result.scores.filter(
-                (pl.col("task") == task) & (pl.col("method") == method) & (pl.col("lead_subset") == "all12")
+                (pl.col("model") == MODEL_NAME)
+                & (pl.col("task") == task)
+                & (pl.col("method") == method)
+                & (pl.col("lead_subset") == "all12")
             )
             if rows.height:
                 metadata[f"roc/{task}/{method}"] = png_markdown(

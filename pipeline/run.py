@@ -181,19 +181,29 @@ def _print_training(out: Console, result: ExecuteInProcessResult) -> None:
         f"{features['entities']} entities"
     )
     out.print(f"encoder {encoder['run_key']}: {encoder['epochs']} epochs, {losses}; {encoder['model_path']}")
-    table = Table(title="macro AUROC, all 12 leads (full table with intervals: results.md beside results)")
+    table = Table(title="macro AUROC, all 12 leads, trained (untrained weights); intervals: results.md beside results")
     table.add_column("task")
     rows: dict[str, dict[str, float]] = {}
+    untrained: dict[str, dict[str, float]] = {}
     for key, value in evaluation.items():
         parts = key.split("/")
-        if len(parts) == 3 and parts[2] == "all12" and isinstance(value, float):
-            rows.setdefault(parts[0], {})[parts[1]] = value
+        if parts[-1] == "all12" and isinstance(value, float) and len(parts) in (3, 4):
+            (rows if len(parts) == 3 else untrained).setdefault(parts[-3], {})[parts[-2]] = value
     methods = list(dict.fromkeys(method for scores in rows.values() for method in scores))
     for method in methods:
         table.add_column(method, justify="right")
     for task, scores in rows.items():
-        table.add_row(task, *(f"{scores[m]:.3f}" if m in scores else "n/a" for m in methods))
+        reference = untrained.get(task, {})
+        table.add_row(
+            task,
+            *(
+                f"{scores[m]:.3f}" + (f" ({reference[m]:.3f})" if m in reference else "") if m in scores else "n/a"
+                for m in methods
+            ),
+        )
     out.print(table)
+    for line in str(evaluation.get("above_untrained", "")).splitlines():
+        out.print(line.removeprefix("- "))
     out.print(f"results {evaluation['results']}")
 
 

@@ -12,7 +12,7 @@ from kmerl.features import FeatureStore
 from kmerl.leads import LEAD_SUBSETS
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation import challenge_task, evaluate_encoder, macro_auroc, ptbxl_superclass_task, read_evaluation
-from kmerl.model.evaluation.metrics import auroc, auroc_rows
+from kmerl.model.evaluation.metrics import auroc, auroc_rows, paired_difference
 from kmerl.model.evaluation.probe import label_subset, probe_scores
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
 from kmerl.model.runs import read_metrics
@@ -52,6 +52,22 @@ def test_macro_auroc_and_its_bootstrap_interval() -> None:
     labels[:, 2] = False
     partial = macro_auroc(labels, scores, resamples=100)
     assert np.isnan(partial.per_class[2]) and partial.value == pytest.approx(np.nanmean(partial.per_class))
+
+
+def test_the_paired_difference_resamples_the_same_records_for_both_models() -> None:
+    rng = np.random.default_rng(2)
+    labels = rng.random((150, 3)) < 0.3
+    informative = rng.normal(size=(150, 3)) + 1.5 * labels
+    noise = rng.normal(size=(150, 3))
+    better = paired_difference(labels, informative, noise, resamples=500, seed=4)
+    assert better.value == pytest.approx(
+        macro_auroc(labels, informative, 0).value - macro_auroc(labels, noise, 0).value
+    )
+    assert 0 < better.low < better.value < better.high and better.excludes_zero
+    same = paired_difference(labels, noise, noise, resamples=200)
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0) and not same.excludes_zero  # paired: no noise at all
+    other_noise = paired_difference(labels, rng.normal(size=(150, 3)), noise, resamples=500, seed=4)
+    assert other_noise.low < 0 < other_noise.high and not other_noise.excludes_zero  # chance against chance
 
 
 def test_probe_equals_a_scikit_learn_logistic_regression() -> None:
@@ -110,22 +126,36 @@ def test_evaluation_covers_every_task_subset_and_method(
     ]
     config = EvaluationConfig(bootstrap=200)
     evaluation = evaluate_encoder(trained / "model.pt", feature_store, tasks, TEXT_ENCODER, config, out_dir=tmp_path)
-    results = evaluation.results
+    results = evaluation.results.filter(pl.col("model") == "kmerl")
+    untrained = evaluation.results.filter(pl.col("model") == "untrained")  # the same architecture, random weights
     methods = {"zero_shot_text", "zero_shot_query", "probe_1%", "probe_10%", "probe_100%"}
     for task in ("ptbxl_superclass", "cinc2021_snomed"):
         rows = results.filter(pl.col("task") == task)
         assert set(rows["lead_subset"]) == set(LEAD_SUBSETS) and set(rows["method"]) == methods
-        assert rows.height == len(LEAD_SUBSETS) * len(methods)
+        assert rows.height == len(LEAD_SUBSETS) * len(methods) == untrained.filter(pl.col("task") == task).height
+    keys = ["task", "lead_subset", "method"]
+    paired = evaluation.differences.join(results, on=keys).join(untrained, on=keys, suffix="_untrained")
+    assert paired.height == evaluation.differences.height == results.height
+    assert ((paired["macro_auroc"] - paired["macro_auroc_untrained"] - paired["difference"]).abs() < 1e-12).all()
+    assert (paired["ci_low"] <= paired["difference"]).all() and (paired["difference"] <= paired["ci_high"]).all()
+    assert (paired["excludes_zero"] == ((paired["ci_low"] > 0) | (paired["ci_high"] < 0))).all()
+    table = (tmp_path / "results.md").read_text()
+    assert "| kmerl | untrained | kmerl - untrained (paired) | excludes 0 |" in table
+    assert "- ptbxl_superclass: zero_shot_text above untrained: " in table
     assert (results["ci_low"] <= results["macro_auroc"]).all() and (results["macro_auroc"] <= results["ci_high"]).all()
     ptbxl = results.filter((pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "all12"))
     assert set(ptbxl["n_test"]) == {66} and set(ptbxl["n_classes"]) == {5}  # fold 10 of the 500 sample records
     assert dict(zip(ptbxl["method"], ptbxl["n_fit"], strict=True))["probe_1%"] == 4
     assert "small" in (tmp_path / "results.md").read_text()
-    assert read_evaluation(tmp_path).results.equals(results)
+    assert read_evaluation(tmp_path).results.equals(evaluation.results)
+    assert read_evaluation(tmp_path).differences.equals(evaluation.differences)
 
     # the per-record scores reproduce the reported AUROCs
     scores = evaluation.scores.filter(
-        (pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "I") & (pl.col("method") == "zero_shot_text")
+        (pl.col("model") == "kmerl")
+        & (pl.col("task") == "ptbxl_superclass")
+        & (pl.col("lead_subset") == "I")
+        & (pl.col("method") == "zero_shot_text")
     )
     row = results.filter(
         (pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "I") & (pl.col("method") == "zero_shot_text")
@@ -151,7 +181,7 @@ def test_a_model_without_knowledge_has_no_query_scores(
         EvaluationConfig(bootstrap=0, lead_subsets=("II",), probe_fractions=(1.0,)), model_name="no_knowledge",
     )  # fmt: skip
     assert set(evaluation.results["method"]) == {"zero_shot_text", "probe_100%"}
-    assert set(evaluation.results["model"]) == {"no_knowledge"}
+    assert set(evaluation.results["model"]) == {"no_knowledge", "untrained"}
 
 
 @pytest.mark.slow
@@ -172,9 +202,9 @@ def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, sha
     tasks = [ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")]
     evaluation = EvaluationConfig(bootstrap=50, lead_subsets=("I", "all12"), probe_fractions=(0.1, 1.0))
     first = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
-    assert set(first.results["model"]) == {"kmerl", "merl_baseline"}
+    assert set(first.results["model"]) == {"kmerl", "untrained", "merl_baseline"}  # one untrained reference
     table = (tmp_path / "comparison.md").read_text()
-    assert "| kmerl | merl_baseline |" in table and "small" in table
+    assert "| kmerl | untrained | merl_baseline | kmerl - untrained (paired) |" in table and "small" in table
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert "loss_curves.png" in pngs and "partial_leads-ptbxl_superclass-zero_shot_text.png" in pngs
     assert any(name.startswith("roc-kmerl-") for name in pngs)

@@ -187,6 +187,11 @@ class EvaluationConfig(_Frozen):
     confidence: float = Field(0.95, gt=0, lt=1)
     probe_c: float = Field(1.0, gt=0, description="Inverse L2 strength of the logistic-regression probe.")
     batch_size: int = Field(64, gt=0, description="Records per forward pass when embedding.")
+    untrained_reference: bool = Field(
+        True,
+        description="Also score the same architecture with untrained weights, and the paired difference: "
+        "what pretraining added.",
+    )
     seed: int = 0
 
     @model_validator(mode="after")

@@ -102,6 +102,7 @@ def compare(
         evaluation, [task.model_dump(mode="json") for task in tasks], text_encoder.name, length=8
     )
     frames, timings, metrics, eval_dirs = [], {}, {}, {}
+    differences = pl.DataFrame()
     for name in variants:
         config = VARIANTS[name](base)
         run_dir = out_dir / "runs" / f"{name}-{run_key(config, store.version)[:12]}"
@@ -110,13 +111,16 @@ def compare(
         trained = time.perf_counter()
         eval_dir = eval_dirs[name] = run_dir / f"evaluation-{evaluation_key}"
         if (eval_dir / "results.parquet").exists():
-            frames.append(read_evaluation(eval_dir).results)
+            evaluated = read_evaluation(eval_dir)
         else:
-            frames.append(
-                evaluate_encoder(
-                    result.model_path, store, tasks, text_encoder, evaluation, name, eval_dir, on_progress=on_progress
-                ).results
+            # One untrained reference, the first variant's twin: what the table compares against.
+            settings = evaluation.model_copy(update={"untrained_reference": name == variants[0]})
+            evaluated = evaluate_encoder(
+                result.model_path, store, tasks, text_encoder, settings, name, eval_dir, on_progress=on_progress
             )
+        frames.append(evaluated.results)
+        if name == variants[0]:
+            differences = evaluated.differences
         epoch_seconds = sum(entry["epoch_seconds"] for entry in result.history)
         samples = sum(entry["samples_per_s"] * entry["epoch_seconds"] for entry in result.history)
         timings[name] = {
@@ -127,7 +131,7 @@ def compare(
         }
         metrics[name] = read_metrics(run_dir)
     results = pl.concat(frames)
-    _write(out_dir, results, timings, metrics, evaluation, eval_dirs[variants[0]], variants[0])
+    _write(out_dir, results, differences, timings, metrics, evaluation, eval_dirs[variants[0]], variants[0])
     log.info("comparison on feature store %s written to %s", store.version, out_dir)
     return Comparison(results, timings, out_dir)
 
@@ -141,6 +145,7 @@ def _tagged(on_metrics: MetricsCallback | None, variant: str) -> MetricsCallback
 def _write(
     out_dir: Path,
     results: pl.DataFrame,
+    differences: pl.DataFrame,
     timings: dict[str, dict[str, float]],
     metrics: dict[str, list[dict[str, object]]],
     evaluation: EvaluationConfig,
@@ -149,7 +154,7 @@ def _write(
 ) -> None:
     with atomic_write(out_dir / "comparison.parquet") as handle:
         results.write_parquet(handle)
-    write_text_atomic(out_dir / "comparison.md", results_markdown(results, evaluation.confidence))
+    write_text_atomic(out_dir / "comparison.md", results_markdown(results, differences, evaluation.confidence))
     write_text_atomic(out_dir / "timings.json", json.dumps(timings, indent=2))
     methods = (ZERO_SHOT_TEXT, probe_method(max(evaluation.probe_fractions)))
     plots = {"loss_curves.png": loss_curves(metrics)}

@@ -5,6 +5,11 @@ subset's leads; zero-shot scores are the cosine similarity to each class prompt
 (and, for models with a cardiac query network, the query logit of the class name);
 linear probes are fitted on 1%, 10% and 100% of the task's training labels. Every
 number is a macro AUROC with a bootstrap interval over the test records.
+
+Beside the trained encoder, the same architecture with untrained weights is scored
+the same way on the same records (``untrained_reference``), with the paired bootstrap
+of the difference: a random encoder with a linear probe can match pretrained ones, so
+a number without that reference does not say what pretraining added.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from kmerl.features import FeatureSplit, FeatureStore
 from kmerl.leads import LEAD_SUBSETS, lead_mask
 from kmerl.model.checkpoint import load_model
 from kmerl.model.config import EvaluationConfig
-from kmerl.model.evaluation.metrics import macro_auroc
+from kmerl.model.evaluation.metrics import macro_auroc, paired_difference
 from kmerl.model.evaluation.probe import label_subset, probe_scores
 from kmerl.model.evaluation.table import results_markdown
 from kmerl.model.evaluation.tasks import EvalTask
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 ZERO_SHOT_TEXT = "zero_shot_text"
 ZERO_SHOT_QUERY = "zero_shot_query"
+UNTRAINED = "untrained"
 
 
 def probe_method(fraction: float) -> str:
@@ -44,6 +50,7 @@ def probe_method(fraction: float) -> str:
 class Evaluation:
     results: pl.DataFrame  # one row per (model, task, lead_subset, method): macro AUROC and its interval
     scores: pl.DataFrame  # one row per (…, class, record): label and score, for ROC curves and audits
+    differences: pl.DataFrame  # one row per (task, lead_subset, method): model minus untrained, paired interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +85,14 @@ def evaluate_encoder(
     """Evaluate the model saved at ``model_path``; with ``out_dir``, also write
     ``results.parquet``, ``results.md`` and ``scores.parquet`` there."""
     config = config or EvaluationConfig()
-    model = load_model(model_path, device)
+    trained = load_model(model_path, device)
+    models = [(model_name, trained)]
+    if config.untrained_reference:
+        models.append((UNTRAINED, untrained_twin(trained, config.seed)))
     tracker = ProgressTracker(len(tasks) * len(config.lead_subsets), on_progress, 5.0, unit="settings")
     results: list[dict[str, object]] = []
     scores: list[pl.DataFrame] = []
+    differences: list[dict[str, object]] = []
     for task in tasks:
         fit, test = _records(feature_store, task, task.fit_splits), _records(feature_store, task, task.test_splits)
         classes = _eligible_classes(test.labels, config.min_test_positives)
@@ -95,36 +106,71 @@ def evaluate_encoder(
             device
         )
         for subset in config.lead_subsets:
-            for method, (fit_n, scored, test_set) in _score_subset(
-                model, fit, test, prompts, subset, config, device
-            ).items():
-                metric = macro_auroc(test_set.labels, scored, config.bootstrap, config.confidence, config.seed)
-                results.append({
-                    "model": model_name, "task": task.name, "lead_subset": subset, "method": method,
-                    "macro_auroc": metric.value, "ci_low": metric.low, "ci_high": metric.high,
-                    "n_fit": fit_n, "n_test": len(test_set.record_ids), "n_classes": len(names),
-                    "classes": names, "class_auroc": list(metric.per_class),
-                })  # fmt: skip
-                scores.append(_score_rows(model_name, task.name, subset, method, names, test_set, scored))
+            scored_by_model = {
+                name: _score_subset(model, fit, test, prompts, subset, config, device) for name, model in models
+            }
+            for name, methods in scored_by_model.items():
+                for method, (fit_n, scored, test_set) in methods.items():
+                    metric = macro_auroc(test_set.labels, scored, config.bootstrap, config.confidence, config.seed)
+                    results.append({
+                        "model": name, "task": task.name, "lead_subset": subset, "method": method,
+                        "macro_auroc": metric.value, "ci_low": metric.low, "ci_high": metric.high,
+                        "n_fit": fit_n, "n_test": len(test_set.record_ids), "n_classes": len(names),
+                        "classes": names, "class_auroc": list(metric.per_class),
+                    })  # fmt: skip
+                    scores.append(_score_rows(name, task.name, subset, method, names, test_set, scored))
+            if config.untrained_reference:
+                reference = scored_by_model[UNTRAINED]
+                for method, (_, scored, test_set) in scored_by_model[model_name].items():
+                    if method in reference:
+                        diff = paired_difference(
+                            test_set.labels, scored, reference[method][1], config.bootstrap, config.confidence,
+                            config.seed,
+                        )  # fmt: skip
+                        differences.append({
+                            "task": task.name, "lead_subset": subset, "method": method, "model": model_name,
+                            "reference": UNTRAINED, "difference": diff.value, "ci_low": diff.low,
+                            "ci_high": diff.high, "excludes_zero": diff.excludes_zero,
+                            "n_test": len(test_set.record_ids),
+                        })  # fmt: skip
             tracker.advance(1)
     tracker.finish()
     evaluation = Evaluation(
-        pl.DataFrame(results, schema=_RESULT_SCHEMA), pl.concat(scores) if scores else pl.DataFrame()
+        pl.DataFrame(results, schema=_RESULT_SCHEMA),
+        pl.concat(scores) if scores else pl.DataFrame(),
+        pl.DataFrame(differences, schema=DIFFERENCE_SCHEMA),
     )
     if out_dir is not None:
         write_evaluation(evaluation, out_dir)
     return evaluation
 
 
+def untrained_twin(model: KmerlModel, seed: int) -> KmerlModel:
+    """The same architecture, input shape and vocabulary with freshly initialised weights."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        twin = KmerlModel(model.config, model.shape, model.text_projection.in_features, model.entity_embeddings)
+    return twin.to(model.entity_embeddings.device).eval()
+
+
 def write_evaluation(evaluation: Evaluation, out_dir: Path) -> None:
-    for name, frame in (("results", evaluation.results), ("scores", evaluation.scores)):
+    """Results last: their presence marks a finished evaluation."""
+    for name, frame in (
+        ("scores", evaluation.scores),
+        ("differences", evaluation.differences),
+        ("results", evaluation.results),
+    ):
         with atomic_write(out_dir / f"{name}.parquet") as handle:
             frame.write_parquet(handle)
-    write_text_atomic(out_dir / "results.md", results_markdown(evaluation.results))
+    write_text_atomic(out_dir / "results.md", results_markdown(evaluation.results, evaluation.differences))
 
 
 def read_evaluation(out_dir: Path) -> Evaluation:
-    return Evaluation(pl.read_parquet(out_dir / "results.parquet"), pl.read_parquet(out_dir / "scores.parquet"))
+    return Evaluation(
+        pl.read_parquet(out_dir / "results.parquet"),
+        pl.read_parquet(out_dir / "scores.parquet"),
+        pl.read_parquet(out_dir / "differences.parquet"),
+    )
 
 
 _RESULT_SCHEMA = {
@@ -132,6 +178,11 @@ _RESULT_SCHEMA = {
     "macro_auroc": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
     "n_fit": pl.Int64(), "n_test": pl.Int64(), "n_classes": pl.Int64(),
     "classes": pl.List(pl.String()), "class_auroc": pl.List(pl.Float64()),
+}  # fmt: skip
+DIFFERENCE_SCHEMA = {
+    "task": pl.String(), "lead_subset": pl.String(), "method": pl.String(), "model": pl.String(),
+    "reference": pl.String(), "difference": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
+    "excludes_zero": pl.Boolean(), "n_test": pl.Int64(),
 }  # fmt: skip
 
 

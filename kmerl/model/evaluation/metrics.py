@@ -66,11 +66,63 @@ def macro_auroc(
     value = float(np.nanmean(per_class)) if np.isfinite(per_class).any() else float("nan")
     if resamples == 0 or not np.isfinite(value):
         return MacroAuroc(value, float("nan"), float("nan"), tuple(per_class.tolist()))
-    draws = np.random.default_rng(seed).integers(0, len(labels), size=(resamples, len(labels)))
+    means = _resampled_means(labels, scores, _draws(len(labels), resamples, seed))
+    low, high = _interval(means[np.isfinite(means)], confidence)
+    return MacroAuroc(value, low, high, tuple(per_class.tolist()))
+
+
+@dataclass(frozen=True, slots=True)
+class PairedDifference:
+    """Macro AUROC of one model minus another's on the same records, with a paired interval."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return bool(self.low > 0 or self.high < 0)
+
+
+def paired_difference(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    reference_scores: np.ndarray,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> PairedDifference:
+    """Macro AUROC of ``scores`` minus that of ``reference_scores``; each bootstrap
+    resample draws the same records for both, so what the records share cancels out."""
+    labels = np.asarray(labels, dtype=bool)
+    value = macro_auroc(labels, scores, 0).value - macro_auroc(labels, reference_scores, 0).value
+    if resamples == 0 or not np.isfinite(value):
+        return PairedDifference(value, float("nan"), float("nan"))
+    draws = _draws(len(labels), resamples, seed)
+    differences = _resampled_means(labels, np.asarray(scores, np.float64), draws) - _resampled_means(
+        labels, np.asarray(reference_scores, np.float64), draws
+    )
+    low, high = _interval(differences[np.isfinite(differences)], confidence)
+    return PairedDifference(value, low, high)
+
+
+def _draws(records: int, resamples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, records, size=(resamples, records))
+
+
+def _resampled_means(labels: np.ndarray, scores: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """Macro AUROC of each resample (NaN where no class can be scored)."""
     # One class at a time: all its resamples are ranked in one call, memory stays resamples x records.
     resampled = np.stack([auroc_rows(labels[draws, c], scores[draws, c]) for c in range(labels.shape[1])])
     valid = np.isfinite(resampled).any(axis=0)
-    means = np.nanmean(resampled[:, valid], axis=0)
+    means = np.full(len(draws), np.nan)
+    means[valid] = np.nanmean(resampled[:, valid], axis=0)
+    return means
+
+
+def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    if not len(values):
+        return float("nan"), float("nan")
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return MacroAuroc(value, float(low), float(high), tuple(per_class.tolist()))
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)

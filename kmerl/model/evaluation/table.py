@@ -16,8 +16,34 @@ def _cell(value: float, low: float, high: float) -> str:
     return f"{value:.3f} [{low:.2f}, {high:.2f}]"
 
 
-def results_markdown(results: pl.DataFrame, confidence: float = 0.95) -> str:
-    """A table of one or more models: a column per model, a row per (task, leads, method)."""
+def _difference_cell(row: dict[str, object] | None) -> tuple[str, str]:
+    """The paired difference with its interval, and whether the interval excludes 0."""
+    if row is None or row["difference"] != row["difference"]:
+        return "n/a", "n/a"
+    verdict = ("yes" if row["difference"] > 0 else "below") if row["excludes_zero"] else "no"  # type: ignore[operator]
+    return f"{row['difference']:+.3f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}]", verdict
+
+
+def verdicts(differences: pl.DataFrame, confidence: float = 0.95) -> list[str]:
+    """One line per task: is the model above its untrained twin, zero-shot and with the
+    full probe, on all 12 leads (paired bootstrap interval)?"""
+    lines = []
+    all_leads = differences.filter(pl.col("lead_subset") == "all12")
+    for task in all_leads["task"].unique(maintain_order=True).to_list():
+        parts = []
+        for row in all_leads.filter(pl.col("task") == task).iter_rows(named=True):
+            if row["method"] == "zero_shot_text" or row["method"] == "probe_100%":
+                cell, verdict = _difference_cell(row)
+                parts.append(f"{row['method']} above {row['reference']}: {verdict} ({cell}, n={row['n_test']})")
+        if parts:
+            lines.append(f"{task}: " + "; ".join(parts) + f" [paired {confidence:.0%} bootstrap]")
+    return lines
+
+
+def results_markdown(results: pl.DataFrame, differences: pl.DataFrame | None = None, confidence: float = 0.95) -> str:
+    """A table of one or more models: a column per model, a row per (task, leads, method);
+    with ``differences``, the paired difference to the untrained reference and whether
+    its interval excludes 0."""
     if results.is_empty():
         return "No task had enough positive test records to evaluate.\n"
     models = results["model"].unique(maintain_order=True).to_list()
@@ -30,7 +56,14 @@ def results_markdown(results: pl.DataFrame, confidence: float = 0.95) -> str:
     wide = cells.pivot(on="model", index=keys, values="cell", aggregate_function="first")
     sizes = results.group_by(keys, maintain_order=True).agg(pl.col("n_test").max(), pl.col("n_classes").max())
     wide = wide.join(sizes, on=keys, how="left", maintain_order="left")
-    header = ["task", "leads", "method", *models, "n test", "classes"]
+    paired = (
+        {}
+        if differences is None or differences.is_empty()
+        else {(r["task"], r["lead_subset"], r["method"]): r for r in differences.iter_rows(named=True)}
+    )
+    compared = next(iter(paired.values()), None)
+    extra = [f"{compared['model']} - {compared['reference']} (paired)", "excludes 0"] if compared else []
+    header = ["task", "leads", "method", *models, *extra, "n test", "classes"]
     lines = [
         SMALL_TEST_NOTE.format(confidence=confidence),
         "",
@@ -39,5 +72,9 @@ def results_markdown(results: pl.DataFrame, confidence: float = 0.95) -> str:
     ]
     for row in wide.iter_rows(named=True):
         values = [row["task"], row["lead_subset"], row["method"], *(row[m] or "n/a" for m in models)]
+        if compared:
+            values += _difference_cell(paired.get((row["task"], row["lead_subset"], row["method"])))
         lines.append("| " + " | ".join([*values, str(row["n_test"]), str(row["n_classes"])]) + " |")
+    if paired:
+        lines += ["", *(f"- {line}" for line in verdicts(differences, confidence))]  # type: ignore[arg-type]
     return "\n".join(lines) + "\n"
