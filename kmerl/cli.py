@@ -6,6 +6,7 @@
     kmerl extract [--corpus NAME]...     report corpora -> the knowledge store, scored
     kmerl quality [--corpus NAME]...     the quality tables and vocabulary gaps, no extraction
     kmerl audit   [-c SQL]               a SQL shell on the knowledge store that cannot change it
+    kmerl evaluate ROOT [--kind K]       the trained encoder on an archive it never saw
     kmerl home    [NAME]                 where the configured home keeps each store, cache and log
 
 Settings come from the configuration (``KMERL_CONFIG``, ``KMERL_*`` variables);
@@ -35,6 +36,7 @@ from kmerl.extraction.assessment import Assessment, assess, differences_markdown
 from kmerl.extraction.corpus import extract_corpus
 from kmerl.extraction.gaps import gaps_markdown
 from kmerl.ingest import ingest_source
+from kmerl.model.runs import RunStore
 from kmerl.progress import Progress
 from kmerl.sources.base import SourceRefused
 
@@ -61,6 +63,17 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--gaps", type=int, default=25, help="vocabulary-gap rows to print")
     audit = commands.add_parser("audit", help="SQL on every knowledge version (read-only; see kmerl.extraction.audit)")
     audit.add_argument("-c", "--command", dest="sql", help="run these statements and exit (default: a shell)")
+    evaluate = commands.add_parser("evaluate", help="evaluate the trained encoder on an archive it never saw")
+    evaluate.add_argument("root", type=Path, help="the archive's folder")
+    evaluate.add_argument("--kind", choices=["physionet_challenge", "ptbxl"], default="physionet_challenge")
+    evaluate.add_argument("--name", help="a name for the archive (default: its folder's)")
+    evaluate.add_argument("--label-map", type=Path, help="CSV label,snomed_code for # Dx entries the dx mapping lacks")
+    evaluate.add_argument("--quarantine-unmapped", action="store_true", help="quarantine records with unmapped labels")
+    evaluate.add_argument(
+        "--test-fraction", type=float, default=0.5, help="Challenge: share of records scored; the rest fit the probes"
+    )
+    evaluate.add_argument("--encoder", type=Path, help="model.pt of a training run (default: the latest run)")
+    evaluate.add_argument("--bootstrap", type=int, help="bootstrap resamples (default: the configured number)")
     home = commands.add_parser("home", help="print where the configured home keeps each store, cache and log")
     home.add_argument("name", nargs="?", help="one path by name (e.g. dagster), printed alone")
     args = parser.parse_args(argv)
@@ -72,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         return _ingest(config, args.source)
     if args.command == "audit":
         return _audit(config, args.sql)
+    if args.command == "evaluate":
+        return _evaluate(config, args)
     if args.backend:
         config = config.model_copy(
             update={"extraction": config.extraction.model_copy(update={"backend": args.backend})}
@@ -122,6 +137,57 @@ def _ingest(config: KmerlConfig, names: list[str] | None) -> int:
             f"{manifest.quarantined} quarantined{f' ({reasons})' if reasons else ''}; version {manifest.version}"
         )
     return 0
+
+
+def _evaluate(config: KmerlConfig, args: argparse.Namespace) -> int:
+    """Ingest the archive apart from the pipeline, score the encoder on it, print the table."""
+    import re
+
+    from kmerl.model.evaluation.archive import ArchiveError, evaluate_archive
+    from kmerl.model.evaluation.table import results_markdown
+    from kmerl.sources import ChallengeSource, PtbXlSource
+    from kmerl.text_encoder import MiniLmEncoder
+
+    name = args.name or re.sub(r"[^a-z0-9_]+", "_", args.root.resolve().name.lower()).strip("_") or "archive"
+    source: ChallengeSource | PtbXlSource
+    if args.kind == "ptbxl":
+        source = PtbXlSource(name=name, root=args.root)
+    else:
+        source = ChallengeSource(
+            name=name,
+            root=args.root,
+            label_map=args.label_map,
+            unmapped_labels="quarantine" if args.quarantine_unmapped else "error",
+            val_fraction=0.0,
+            test_fraction=args.test_fraction,
+        )
+    settings = config.model.evaluation
+    if args.bootstrap is not None:
+        settings = settings.model_copy(update={"bootstrap": args.bootstrap})
+    try:
+        model_path = args.encoder or _latest_encoder(RunStore(config.layout.runs))
+
+        def report(progress: Progress) -> None:
+            log.info("%s: %s", name, progress)
+
+        evaluation, out_dir = evaluate_archive(
+            source, model_path, config.home, MiniLmEncoder(), settings, config.ingest, on_progress=report
+        )
+    except (ArchiveError, SourceRefused) as error:
+        print(f"kmerl evaluate: {error}", file=sys.stderr)
+        return 2
+    print(results_markdown(evaluation.results, evaluation.differences, settings.confidence))
+    print(f"encoder {model_path}; tables, scores and differences in {out_dir}")
+    return 0
+
+
+def _latest_encoder(runs: RunStore) -> Path:
+    from kmerl.model.evaluation.archive import ArchiveError
+
+    try:
+        return runs.model_file(runs.current())
+    except FileNotFoundError as error:
+        raise ArchiveError(f"{error}: run `make run` first, or pass --encoder") from error
 
 
 def _audit(config: KmerlConfig, sql: str | None) -> int:

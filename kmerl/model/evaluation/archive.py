@@ -1,0 +1,105 @@
+"""Evaluating a trained encoder on an archive it never saw (``kmerl evaluate``).
+
+The archive is ingested into a signal store of its own, at the encoder's sampling rate,
+under ``<home>/evaluation/<name>/``: it is never LLM-extracted, never enters the
+pretraining feature store and never triggers training. Its records' own labels define
+the task (PTB-XL superclasses, or Challenge diagnoses by SNOMED CT code, abbreviation or
+name); the source's splits decide which records fit the probes and which are scored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from kmerl.features import FeatureConfig, FeatureStore, build_feature_store
+from kmerl.hashing import stable_hash
+from kmerl.ingest import IngestConfig, ingest_source
+from kmerl.model.config import EvaluationConfig
+from kmerl.model.evaluation.evaluate import Evaluation, evaluate_encoder
+from kmerl.model.evaluation.tasks import tasks_for_sources
+from kmerl.progress import ProgressCallback
+from kmerl.signals import SignalStore
+from kmerl.sources import ChallengeSource, PtbXlSource
+from kmerl.text_encoder import TextEncoder
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveError(ValueError):
+    """An archive or encoder that cannot be evaluated; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderInput:
+    """What a trained encoder expects of its input, read from its file."""
+
+    fs: int
+    seconds: float
+    entity_ids: tuple[str, ...]
+
+
+def read_encoder_input(model_path: Path) -> EncoderInput:
+    """The sampling rate, window and vocabulary an encoder file was trained with; a clear
+    error for a file that is missing, truncated or not an encoder."""
+    from kmerl.model.checkpoint import load_state
+
+    if not model_path.is_file():
+        raise ArchiveError(f"{model_path}: no encoder file there (train one with `make run`)")
+    try:
+        state = load_state(model_path)
+        fs, samples = int(state["input"]["fs"]), int(state["input"]["samples"])
+        entity_ids = tuple(state["entity_ids"])
+    except Exception as error:  # torch raises several kinds for a truncated or foreign file
+        raise ArchiveError(f"{model_path}: not a readable kmerl encoder ({type(error).__name__}: {error})") from error
+    return EncoderInput(fs, samples / fs, entity_ids)
+
+
+def evaluate_archive(
+    source: PtbXlSource | ChallengeSource,
+    model_path: Path,
+    home: Path,
+    text_encoder: TextEncoder,
+    config: EvaluationConfig | None = None,
+    ingest: IngestConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[Evaluation, Path]:
+    """Zero-shot, probe and lead-subset tables of the encoder at ``model_path`` on ``source``;
+    returns the evaluation and the folder its tables were written to."""
+    config = config or EvaluationConfig()
+    expected = read_encoder_input(model_path)
+    ingest = ingest or IngestConfig()
+    preprocess = ingest.preprocess.model_copy(update={"target_fs": expected.fs, "window_seconds": expected.seconds})
+    ingest = ingest.model_copy(update={"preprocess": preprocess})
+    root = home / "evaluation" / source.name
+    manifest = ingest_source(source, root / "signals", ingest, on_progress=on_progress)
+    if manifest.ingested == 0:
+        reasons = ", ".join(f"{reason}: {count}" for reason, count in manifest.quarantine_reasons.items())
+        raise ArchiveError(
+            f"{source.name}: none of its {manifest.records_in} records could be ingested"
+            + (f" (quarantined: {reasons})" if reasons else "")
+        )
+    signals = SignalStore.open(root / "signals", sources=[source.name], access="parquet")
+    no_knowledge = pl.DataFrame(schema={"record_id": pl.String, "entity_id": pl.String, "status": pl.String})
+    vocabulary = pl.DataFrame({"entity_id": expected.entity_ids, "name": expected.entity_ids})
+    features = build_feature_store(
+        signals, no_knowledge, vocabulary, root / "features", text_encoder, FeatureConfig(), on_progress=on_progress
+    )
+    (task,) = tasks_for_sources([source])
+    store = FeatureStore.open(root / "features", features.version)
+    encoder_identity = (str(model_path.resolve()), model_path.stat().st_size, model_path.stat().st_mtime_ns)
+    key = stable_hash(encoder_identity, features.version, config, task.model_dump(mode="json"), length=16)
+    out_dir = root / f"results-{key}"
+    if not any(store.manifest.rows.get(split) for split in task.test_splits):
+        raise ArchiveError(f"{source.name}: no record is in a test split ({', '.join(task.test_splits)})")
+    evaluation = evaluate_encoder(
+        model_path, store, [task], text_encoder, config, out_dir=out_dir, on_progress=on_progress
+    )
+    if evaluation.results.is_empty():
+        raise ArchiveError(
+            f"{source.name}: no class has {config.min_test_positives} positive test records; nothing to score"
+        )
+    return evaluation, out_dir
