@@ -210,3 +210,37 @@ def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, sha
     assert any(name.startswith("roc-kmerl-") for name in pngs)
     again = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
     assert again.results.equals(first.results)  # trained and evaluated once: the rerun only reads
+
+
+def test_the_public_api_gives_the_scores_the_evaluation_reports(
+    trained: Path, feature_store: FeatureStore, shared_data: Path, tmp_path: Path
+) -> None:
+    from kmerl.model import embed, load_encoder, probe, zero_shot
+    from kmerl.model.evaluation.archive import ArchiveError
+
+    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
+    settings = EvaluationConfig(bootstrap=0, lead_subsets=("limb3",), probe_fractions=(1.0,), untrained_reference=False)
+    evaluation = evaluate_encoder(trained / "model.pt", feature_store, [task], TEXT_ENCODER, settings)
+    names = evaluation.results["classes"][0].to_list()
+    reported = evaluation.scores.filter(pl.col("method") == "zero_shot_text").select("class", "record_id", "score")
+
+    model = load_encoder(trained / "model.pt")
+    test = embed(model, feature_store, "test", leads="limb3")
+    scores = zero_shot(model, test, names, TEXT_ENCODER)
+    ours = pl.DataFrame({
+        "class": np.repeat(names, len(test.record_ids)).tolist(),
+        "record_id": test.record_ids * len(names),
+        "ours": scores.T.reshape(-1).astype(np.float64),
+    })  # fmt: skip
+    joined = reported.join(ours, on=["class", "record_id"])
+    assert joined.height == reported.height  # every scored PTB-XL test record, each class
+    np.testing.assert_allclose(joined["ours"], joined["score"], rtol=1e-5, atol=1e-6)
+
+    train_set = embed(model, feature_store, "train", leads=("I", "II"))
+    labels = task.label_matrix(train_set.labels)
+    assert probe(train_set, labels, test).shape == (len(test.record_ids), len(task.classes))
+
+    truncated = tmp_path / "model.pt"
+    truncated.write_bytes((trained / "model.pt").read_bytes()[:500])
+    with pytest.raises(ArchiveError, match="not a readable kmerl encoder"):
+        load_encoder(truncated)

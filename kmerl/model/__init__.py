@@ -11,6 +11,23 @@
     evaluation    zero-shot, linear probe, partial leads, bootstrap intervals
     experiments   K-MERL vs baseline and ablations; ``python -m kmerl.model.experiments``
     plots         loss curves, ROC curves, partial-lead charts (PNG bytes)
+    api           load_encoder, embed, zero_shot, probe: a trained encoder from Python
 
-Submodules are imported where used: importing the configuration does not import torch.
+Submodules are imported where used: importing the configuration does not import torch;
+the public API is imported from here on first use (``from kmerl.model import embed``).
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Embedded", "embed", "load_encoder", "probe", "zero_shot"]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: ``from kmerl.model import embed`` loads torch then, not ``import kmerl.model.config``.
+    if name in __all__:
+        from kmerl.model import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'kmerl.model' has no attribute {name!r}")

@@ -54,7 +54,7 @@ class Evaluation:
 
 
 @dataclass(frozen=True, slots=True)
-class _Records:
+class RecordSet:
     """Rows of one task side (fit or test), possibly spread over several splits."""
 
     parts: list[tuple[FeatureSplit, np.ndarray]]
@@ -62,13 +62,13 @@ class _Records:
     labels: np.ndarray  # (records, classes) bool
     lead_masks: np.ndarray  # (records, 12) bool
 
-    def select(self, keep: np.ndarray) -> _Records:
+    def select(self, keep: np.ndarray) -> RecordSet:
         offsets = np.cumsum([0] + [len(p) for _, p in self.parts])
         parts = [
             (split, positions[keep[offsets[i] : offsets[i + 1]]]) for i, (split, positions) in enumerate(self.parts)
         ]
         ids = [rid for rid, kept in zip(self.record_ids, keep, strict=True) if kept]
-        return _Records(parts, ids, self.labels[keep], self.lead_masks[keep])
+        return RecordSet(parts, ids, self.labels[keep], self.lead_masks[keep])
 
 
 def evaluate_encoder(
@@ -186,7 +186,7 @@ DIFFERENCE_SCHEMA = {
 }  # fmt: skip
 
 
-def _records(store: FeatureStore, task: EvalTask, splits: tuple[str, ...]) -> _Records:
+def _records(store: FeatureStore, task: EvalTask, splits: tuple[str, ...]) -> RecordSet:
     parts, ids, labels, masks = [], [], [], []
     for name in splits:
         if not store.manifest.rows.get(name):
@@ -200,8 +200,8 @@ def _records(store: FeatureStore, task: EvalTask, splits: tuple[str, ...]) -> _R
         labels.append(task.label_matrix(metadata["labels"]))
         masks.append(split.column("lead_mask")[positions])
     if not parts:
-        return _Records([], [], np.zeros((0, len(task.classes)), bool), np.zeros((0, 12), bool))
-    return _Records(parts, ids, np.concatenate(labels), np.concatenate(masks))
+        return RecordSet([], [], np.zeros((0, len(task.classes)), bool), np.zeros((0, 12), bool))
+    return RecordSet(parts, ids, np.concatenate(labels), np.concatenate(masks))
 
 
 def _eligible_classes(labels: np.ndarray, min_positives: int) -> np.ndarray:
@@ -209,19 +209,19 @@ def _eligible_classes(labels: np.ndarray, min_positives: int) -> np.ndarray:
     return np.flatnonzero((positives >= min_positives) & (positives < len(labels)))
 
 
-def _with_classes(records: _Records, classes: np.ndarray) -> _Records:
-    return _Records(records.parts, records.record_ids, records.labels[:, classes], records.lead_masks)
+def _with_classes(records: RecordSet, classes: np.ndarray) -> RecordSet:
+    return RecordSet(records.parts, records.record_ids, records.labels[:, classes], records.lead_masks)
 
 
 def _score_subset(
     model: KmerlModel,
-    fit: _Records,
-    test: _Records,
+    fit: RecordSet,
+    test: RecordSet,
     prompts: torch.Tensor,
     subset: str,
     config: EvaluationConfig,
     device: str,
-) -> dict[str, tuple[int, np.ndarray, _Records]]:
+) -> dict[str, tuple[int, np.ndarray, RecordSet]]:
     """method -> (fit records used, (test records, classes) scores, test records) for one lead subset.
 
     Records holding none of the subset's leads cannot be scored with it and are
@@ -230,15 +230,15 @@ def _score_subset(
     wanted = np.array(lead_mask(LEAD_SUBSETS[subset]))
     fit = fit.select((fit.lead_masks & wanted).any(axis=1))
     test = test.select((test.lead_masks & wanted).any(axis=1))
-    test_out = _embed(model, test, wanted, prompts, config.batch_size, device)
-    methods: dict[str, tuple[int, np.ndarray, _Records]] = {}
+    test_out = embed_records(model, test, wanted, prompts, config.batch_size, device)
+    methods: dict[str, tuple[int, np.ndarray, RecordSet]] = {}
     with torch.no_grad():
         text = model.encode_text(prompts).cpu().numpy()
     methods[ZERO_SHOT_TEXT] = (0, test_out.embeddings @ text.T, test)
     if test_out.query_logits is not None:
         methods[ZERO_SHOT_QUERY] = (0, test_out.query_logits, test)
     if len(fit.record_ids):
-        fit_features = _embed(model, fit, wanted, None, config.batch_size, device).features
+        fit_features = embed_records(model, fit, wanted, None, config.batch_size, device).features
         for fraction in config.probe_fractions:
             chosen = label_subset(len(fit.record_ids), fraction, config.seed)
             scored = probe_scores(fit_features[chosen], fit.labels[chosen], test_out.features, config.probe_c)
@@ -247,16 +247,21 @@ def _score_subset(
 
 
 @dataclass(frozen=True, slots=True)
-class _Embedded:
+class EmbeddedRecords:
     features: np.ndarray
     embeddings: np.ndarray  # L2-normalised
     query_logits: np.ndarray | None
 
 
 @torch.no_grad()
-def _embed(
-    model: KmerlModel, records: _Records, wanted: np.ndarray, prompts: torch.Tensor | None, batch_size: int, device: str
-) -> _Embedded:
+def embed_records(
+    model: KmerlModel,
+    records: RecordSet,
+    wanted: np.ndarray,
+    prompts: torch.Tensor | None,
+    batch_size: int,
+    device: str,
+) -> EmbeddedRecords:
     features, embeddings, logits = [], [], []
     ask = prompts is not None and model.query_network is not None
     for split, positions in records.parts:
@@ -279,7 +284,7 @@ def _embed(
         embeddings.append(part_embeddings)
         logits.append(part_logits)
     width, dim = model.config.encoder.width, model.config.encoder.embed_dim
-    return _Embedded(
+    return EmbeddedRecords(
         np.concatenate(features) if features else np.zeros((0, width), np.float32),
         np.concatenate(embeddings) if embeddings else np.zeros((0, dim), np.float32),
         np.concatenate(logits) if ask and logits else None,
@@ -287,7 +292,7 @@ def _embed(
 
 
 def _score_rows(
-    model: str, task: str, subset: str, method: str, names: list[str], records: _Records, scores: np.ndarray
+    model: str, task: str, subset: str, method: str, names: list[str], records: RecordSet, scores: np.ndarray
 ) -> pl.DataFrame:
     n, classes = scores.shape
     return pl.DataFrame({
