@@ -7,6 +7,7 @@
     kmerl quality [--corpus NAME]...     the quality tables and vocabulary gaps, no extraction
     kmerl audit   [-c SQL]               a SQL shell on the knowledge store that cannot change it
     kmerl evaluate ROOT [--kind K]       the trained encoder on an archive it never saw
+    kmerl export OUT [--encoder PATH]    the trained encoder as safetensors + config + model card
     kmerl home    [NAME]                 where the configured home keeps each store, cache and log
 
 Settings come from the configuration (``KMERL_CONFIG``, ``KMERL_*`` variables);
@@ -74,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     evaluate.add_argument("--encoder", type=Path, help="model.pt of a training run (default: the latest run)")
     evaluate.add_argument("--bootstrap", type=int, help="bootstrap resamples (default: the configured number)")
+    export = commands.add_parser("export", help="write the trained encoder as safetensors, config and model card")
+    export.add_argument("out", type=Path, help="folder to write model.safetensors, config.json and README.md to")
+    export.add_argument("--encoder", type=Path, help="model.pt of a training run (default: the latest run)")
     home = commands.add_parser("home", help="print where the configured home keeps each store, cache and log")
     home.add_argument("name", nargs="?", help="one path by name (e.g. dagster), printed alone")
     args = parser.parse_args(argv)
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return _audit(config, args.sql)
     if args.command == "evaluate":
         return _evaluate(config, args)
+    if args.command == "export":
+        return _export(config, args.out, args.encoder)
     if args.backend:
         config = config.model_copy(
             update={"extraction": config.extraction.model_copy(update={"backend": args.backend})}
@@ -178,6 +184,20 @@ def _evaluate(config: KmerlConfig, args: argparse.Namespace) -> int:
         return 2
     print(results_markdown(evaluation.results, evaluation.differences, settings.confidence))
     print(f"encoder {model_path}; tables, scores and differences in {out_dir}")
+    return 0
+
+
+def _export(config: KmerlConfig, out: Path, encoder: Path | None) -> int:
+    from kmerl.model.evaluation.archive import ArchiveError
+    from kmerl.model.export import export_encoder
+
+    try:
+        model_path = encoder or _latest_encoder(RunStore(config.layout.runs))
+        export_encoder(model_path, out)
+    except ArchiveError as error:
+        print(f"kmerl export: {error}", file=sys.stderr)
+        return 2
+    print(f"{model_path} -> {out}: model.safetensors, config.json, README.md")
     return 0
 
 

@@ -244,3 +244,25 @@ def test_the_public_api_gives_the_scores_the_evaluation_reports(
     truncated.write_bytes((trained / "model.pt").read_bytes()[:500])
     with pytest.raises(ArchiveError, match="not a readable kmerl encoder"):
         load_encoder(truncated)
+
+
+def test_an_exported_encoder_loads_to_the_same_outputs_and_carries_a_model_card(trained: Path, tmp_path: Path) -> None:
+    import torch
+
+    from kmerl.cli import main
+    from kmerl.model import load_encoder
+
+    (trained / "evaluation-x").mkdir(exist_ok=True)
+    (trained / "evaluation-x" / "results.md").write_text("| task | leads | method | kmerl | untrained |\n")
+    assert main(["export", str(tmp_path / "export"), "--encoder", str(trained / "model.pt")]) == 0
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    card = (tmp_path / "export" / "README.md").read_text()
+    assert "100 Hz" in card and "| kmerl | untrained |" in card
+    original, exported = load_encoder(trained / "model.pt"), load_encoder(tmp_path / "export")
+    signal = torch.randn(3, 12, 1000)
+    leads = torch.ones(3, 12, dtype=torch.bool)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            original.encode_ecg(signal, leads).embedding, exported.encode_ecg(signal, leads).embedding
+        )
+    assert main(["export", str(tmp_path / "again"), "--encoder", str(tmp_path / "missing.pt")]) == 2

@@ -27,6 +27,7 @@ from kmerl.model.checkpoint import load_model
 from kmerl.model.evaluation.archive import read_encoder_input
 from kmerl.model.evaluation.evaluate import RecordSet, embed_records
 from kmerl.model.evaluation.probe import probe_scores
+from kmerl.model.export import CONFIG, load_exported
 from kmerl.model.network import KmerlModel
 from kmerl.text_encoder import TextEncoder
 
@@ -42,10 +43,14 @@ class Embedded:
 
 
 def load_encoder(path: Path | str, device: str = "cpu") -> KmerlModel:
-    """A trained encoder in eval mode; a missing, truncated or foreign file is an
+    """A trained encoder in eval mode, from a run's ``model.pt`` or an export folder
+    (``kmerl export``); a missing, truncated or foreign file is an
     :class:`~kmerl.model.evaluation.archive.ArchiveError` naming the file."""
-    read_encoder_input(Path(path))
-    return load_model(Path(path), device)
+    path = Path(path)
+    if (path / CONFIG).is_file():
+        return load_exported(path, device)
+    read_encoder_input(path)
+    return load_model(path, device)
 
 
 def embed(
