@@ -8,17 +8,10 @@ from pathlib import Path
 import pytest
 
 from kmerl.extraction import DEFAULT_PROMPT, ExtractionConfig, describe_extractor
-from tests.webserver import dagster_dev, graphql
+from tests.webserver import dagster_dev, graphql, launch_partition
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
 
-REPOSITORIES = """{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"""
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
-  }
-}"""
 LATEST = """
 { assetOrError(assetKey: {path: ["report_knowledge"]}) {
     ... on Asset { assetMaterializations(limit: 1, partitions: ["samples"]) { runId tags { key value } } } } }"""
@@ -53,17 +46,7 @@ def test_editing_a_prompt_re_extracts_under_the_new_version_with_the_daemon_runn
     )
     before = describe_extractor(ExtractionConfig(prompt=prompt)).prompt_version
     with dagster_dev(tmp_path, config) as base:
-        (repository,) = graphql(base, REPOSITORIES)["repositoriesOrError"]["nodes"]
-        params = {
-            "selector": {
-                "repositoryLocationName": repository["location"]["name"],
-                "repositoryName": repository["name"],
-                "jobName": "per_source",
-            },
-            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "samples"}]},
-        }
-        launched = graphql(base, LAUNCH, {"params": params})["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
+        launch_partition(base, "per_source", "samples")
         _wait_for(lambda: _latest_code_version(base) == before, 420, "the first extraction")
         _wait_for(lambda: not graphql(base, RUNS)["runsOrError"]["results"], 420, "the runs to finish")
 

@@ -7,22 +7,13 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import sync_playwright
 
-from tests.webserver import PROJECT_ROOT, dagster_dev, graphql
+from tests.webserver import PROJECT_ROOT, dagster_dev, graphql, launch_partition
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
-REPOSITORIES = """{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"""
 ASSETS = "{ assetNodes { assetKey { path } } }"
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId } }
-    ... on PythonError { message }
-  }
-}"""
 PIPELINE_ASSETS = {
     "raw_ecg_archives",
     "extraction_prompt",
@@ -52,18 +43,7 @@ def test_graphql_lists_assets_and_runs_a_materialization(webserver: str) -> None
     keys = {"/".join(node["assetKey"]["path"]) for node in graphql(webserver, ASSETS)["assetNodes"]}
     assert keys == PIPELINE_ASSETS
 
-    (repository,) = graphql(webserver, REPOSITORIES)["repositoriesOrError"]["nodes"]
-    params = {
-        "selector": {
-            "repositoryLocationName": repository["location"]["name"],
-            "repositoryName": repository["name"],
-            "jobName": "ingest_sources",
-        },
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "samples"}]},
-    }
-    launched = graphql(webserver, LAUNCH, {"params": params})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+    run_id = launch_partition(webserver, "ingest_sources", "samples")
     deadline, status = time.monotonic() + 300, None
     while time.monotonic() < deadline:
         status = graphql(webserver, RUN_STATUS, {"id": run_id})["runOrError"]["status"]

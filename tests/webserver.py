@@ -105,3 +105,29 @@ def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> d
     if body.get("errors"):
         raise RuntimeError(body["errors"])
     return body["data"]
+
+
+REPOSITORIES = """{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"""
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
+  }
+}"""
+
+
+def launch_partition(base: str, job: str, partition: str) -> str:
+    """Launch ``job`` for one partition through GraphQL, as the UI's launchpad does; its run id."""
+    (repository,) = graphql(base, REPOSITORIES)["repositoriesOrError"]["nodes"]
+    params = {
+        "selector": {
+            "repositoryLocationName": repository["location"]["name"],
+            "repositoryName": repository["name"],
+            "jobName": job,
+        },
+        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+    }
+    launched = graphql(base, LAUNCH, {"params": params})["launchRun"]
+    if launched["__typename"] != "LaunchRunSuccess":
+        raise RuntimeError(f"launching {job} for {partition} failed: {launched}")
+    return launched["run"]["runId"]
