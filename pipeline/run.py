@@ -203,7 +203,7 @@ def _print_training(out: Console, result: ExecuteInProcessResult) -> None:
         )
     out.print(table)
     for line in str(evaluation.get("above_untrained", "")).splitlines():
-        out.print(line.removeprefix("- "))
+        out.print(escape(line.removeprefix("- ")))
     out.print(f"results {evaluation['results']}")
 
 
