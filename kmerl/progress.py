@@ -50,6 +50,7 @@ class ProgressTracker:
         self._done = 0
         self._started = time.monotonic()
         self._last_report = self._started
+        self._reported: Progress | None = None
 
     def advance(self, count: int) -> None:
         self._done += count
@@ -59,10 +60,14 @@ class ProgressTracker:
             self._report(now)
 
     def finish(self) -> Progress:
+        """The final count, reported unless the last report already said it."""
+        if self._reported is not None and self._reported.done == self._done:
+            return self._reported
         return self._report(time.monotonic())
 
     def _report(self, now: float) -> Progress:
         progress = Progress(self._done, self._total, now - self._started, self._unit)
         if self._callback is not None:
             self._callback(progress)
+        self._reported = progress
         return progress

@@ -11,7 +11,7 @@ from kmerl.extraction.extractor import Extractor, QuarantinedReport
 from kmerl.extraction.store import KnowledgeStore
 from kmerl.extraction.text import PreparedReport, prepare_report
 from kmerl.extraction.vocabulary import Vocabulary
-from kmerl.ingest.progress import ProgressCallback, ProgressTracker
+from kmerl.progress import ProgressCallback, ProgressTracker
 
 log = logging.getLogger(__name__)
 
