@@ -82,8 +82,9 @@ def evaluate_encoder(
     device: str = "cpu",
     on_progress: ProgressCallback | None = None,
 ) -> Evaluation:
-    """Evaluate the model saved at ``model_path``; with ``out_dir``, also write
-    ``results.parquet``, ``results.md`` and ``scores.parquet`` there."""
+    """Evaluate the model saved at ``model_path`` (and its untrained twin, unless
+    ``config.untrained_reference`` is off); with ``out_dir``, also write ``results.parquet``,
+    ``results.md``, ``scores.parquet`` and ``differences.parquet`` there."""
     config = config or EvaluationConfig()
     trained = load_model(model_path, device)
     models = [(model_name, trained)]
@@ -120,19 +121,7 @@ def evaluate_encoder(
                     })  # fmt: skip
                     scores.append(_score_rows(name, task.name, subset, method, names, test_set, scored))
             if config.untrained_reference:
-                reference = scored_by_model[UNTRAINED]
-                for method, (_, scored, test_set) in scored_by_model[model_name].items():
-                    if method in reference:
-                        diff = paired_difference(
-                            test_set.labels, scored, reference[method][1], config.bootstrap, config.confidence,
-                            config.seed,
-                        )  # fmt: skip
-                        differences.append({
-                            "task": task.name, "lead_subset": subset, "method": method, "model": model_name,
-                            "reference": UNTRAINED, "difference": diff.value, "ci_low": diff.low,
-                            "ci_high": diff.high, "excludes_zero": diff.excludes_zero,
-                            "n_test": len(test_set.record_ids),
-                        })  # fmt: skip
+                differences += _differences_to_untrained(task.name, subset, model_name, scored_by_model, config)
             tracker.advance(1)
     tracker.finish()
     evaluation = Evaluation(
@@ -143,6 +132,31 @@ def evaluate_encoder(
     if out_dir is not None:
         write_evaluation(evaluation, out_dir)
     return evaluation
+
+
+def _differences_to_untrained(
+    task: str,
+    subset: str,
+    model_name: str,
+    scored_by_model: dict[str, dict[str, tuple[int, np.ndarray, RecordSet]]],
+    config: EvaluationConfig,
+) -> list[dict[str, object]]:
+    """For each method both models were scored with: the model's macro AUROC minus its
+    untrained twin's on the same records, with the paired bootstrap interval."""
+    reference = scored_by_model[UNTRAINED]
+    rows: list[dict[str, object]] = []
+    for method, (_, scored, test_set) in scored_by_model[model_name].items():
+        if method not in reference:
+            continue
+        diff = paired_difference(
+            test_set.labels, scored, reference[method][1], config.bootstrap, config.confidence, config.seed
+        )
+        rows.append({
+            "task": task, "lead_subset": subset, "method": method, "model": model_name, "reference": UNTRAINED,
+            "difference": diff.value, "ci_low": diff.low, "ci_high": diff.high,
+            "excludes_zero": diff.excludes_zero, "n_test": len(test_set.record_ids),
+        })  # fmt: skip
+    return rows
 
 
 def untrained_twin(model: KmerlModel, seed: int) -> KmerlModel:
