@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kmerl.config import KmerlConfig
 from kmerl.ingest import ingest_source
-from kmerl.model.evaluation.archive import evaluate_archive, read_encoder_input
+from kmerl.model.evaluation.archive import evaluate_archive, ingest_for, read_encoder_input
 from kmerl.model.runs import RunStore
 from kmerl.sources import ChallengeSource
 from kmerl.text_encoder import MiniLmEncoder
@@ -35,15 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     config = KmerlConfig()
     runs = RunStore(config.layout.runs)
     encoder = args.encoder or runs.model_file(runs.current())
-    expected = read_encoder_input(encoder)
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         write_challenge_in_words(SHARED_CINC, root / "cpsc", 105)
         source = ChallengeSource(name="cpsc", root=root / "cpsc", val_fraction=0.0, test_fraction=0.5)
-        preprocess = config.ingest.preprocess.model_copy(
-            update={"target_fs": expected.fs, "window_seconds": expected.seconds}
-        )
-        ingest = config.ingest.model_copy(update={"preprocess": preprocess})
+        ingest = ingest_for(read_encoder_input(encoder), config.ingest)
         started = time.perf_counter()
         ingest_source(source, root / "ingest-only", ingest)
         ingest_s = time.perf_counter() - started

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -147,8 +148,6 @@ def _ingest(config: KmerlConfig, names: list[str] | None) -> int:
 
 def _evaluate(config: KmerlConfig, args: argparse.Namespace) -> int:
     """Ingest the archive apart from the pipeline, score the encoder on it, print the table."""
-    import re
-
     from kmerl.model.evaluation.archive import ArchiveError, evaluate_archive
     from kmerl.model.evaluation.table import results_markdown
     from kmerl.sources import ChallengeSource, PtbXlSource

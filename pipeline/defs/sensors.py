@@ -5,7 +5,7 @@ one recorded last, so the sensors (and the main run) record only versions the
 instance does not hold yet: the first ``make ui`` after ``make run`` starts nothing.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from dagster import (
     AssetKey,
@@ -70,13 +70,20 @@ def _latest_version(instance: DagsterInstance, key: AssetKey, partition: str | N
     return observation.tags.get(DATA_VERSION_TAG) if observation else None
 
 
-def raw_archive_sensor(config: KmerlConfig) -> SensorDefinition:
-    @sensor(
-        name="raw_archive_sensor",
-        minimum_interval_seconds=config.orchestration.raw_archive_poll_seconds,
+def _observing(
+    name: str, interval_s: int, key: AssetKey
+) -> Callable[[Callable[[SensorEvaluationContext], SensorResult]], SensorDefinition]:
+    """A sensor that records observations of ``key``, running by default."""
+    return sensor(
+        name=name,
+        minimum_interval_seconds=interval_s,
         default_status=DefaultSensorStatus.RUNNING,
-        asset_selection=[RAW_ARCHIVES],
+        asset_selection=[key],
     )
+
+
+def raw_archive_sensor(config: KmerlConfig) -> SensorDefinition:
+    @_observing("raw_archive_sensor", config.orchestration.raw_archive_poll_seconds, RAW_ARCHIVES)
     def watch(context: SensorEvaluationContext) -> SensorResult:
         """Records a new data version of an archive when its files change; the
         automation condition of ecg_signals then re-ingests that partition."""
@@ -95,12 +102,7 @@ def raw_archive_sensor(config: KmerlConfig) -> SensorDefinition:
 
 
 def prompt_sensor(config: KmerlConfig) -> SensorDefinition:
-    @sensor(
-        name="prompt_sensor",
-        minimum_interval_seconds=config.orchestration.prompt_poll_seconds,
-        default_status=DefaultSensorStatus.RUNNING,
-        asset_selection=[EXTRACTION_PROMPT],
-    )
+    @_observing("prompt_sensor", config.orchestration.prompt_poll_seconds, EXTRACTION_PROMPT)
     def watch(context: SensorEvaluationContext) -> SensorResult:
         """Records a new prompt version when a prompt file (or the vocabulary, model,
         sampling) changes; report_knowledge then re-extracts under it, with no reload."""

@@ -9,7 +9,6 @@ name); the source's splits decide which records fit the probes and which are sco
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +24,6 @@ from kmerl.progress import ProgressCallback
 from kmerl.signals import SignalStore
 from kmerl.sources import ChallengeSource, PtbXlSource
 from kmerl.text_encoder import TextEncoder
-
-log = logging.getLogger(__name__)
 
 
 class ArchiveError(ValueError):
@@ -58,6 +55,13 @@ def read_encoder_input(model_path: Path) -> EncoderInput:
     return EncoderInput(fs, samples / fs, entity_ids)
 
 
+def ingest_for(expected: EncoderInput, ingest: IngestConfig | None = None) -> IngestConfig:
+    """``ingest`` with the sampling rate and window the encoder was trained on."""
+    ingest = ingest or IngestConfig()
+    preprocess = ingest.preprocess.model_copy(update={"target_fs": expected.fs, "window_seconds": expected.seconds})
+    return ingest.model_copy(update={"preprocess": preprocess})
+
+
 def evaluate_archive(
     source: PtbXlSource | ChallengeSource,
     model_path: Path,
@@ -71,11 +75,8 @@ def evaluate_archive(
     returns the evaluation and the folder its tables were written to."""
     config = config or EvaluationConfig()
     expected = read_encoder_input(model_path)
-    ingest = ingest or IngestConfig()
-    preprocess = ingest.preprocess.model_copy(update={"target_fs": expected.fs, "window_seconds": expected.seconds})
-    ingest = ingest.model_copy(update={"preprocess": preprocess})
     root = home / "evaluation" / source.name
-    manifest = ingest_source(source, root / "signals", ingest, on_progress=on_progress)
+    manifest = ingest_source(source, root / "signals", ingest_for(expected, ingest), on_progress=on_progress)
     if manifest.ingested == 0:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in manifest.quarantine_reasons.items())
         raise ArchiveError(
@@ -90,11 +91,11 @@ def evaluate_archive(
     )
     (task,) = tasks_for_sources([source])
     store = FeatureStore.open(root / "features", features.version)
+    if not any(store.manifest.rows.get(split) for split in task.test_splits):
+        raise ArchiveError(f"{source.name}: no record is in a test split ({', '.join(task.test_splits)})")
     encoder_identity = (str(model_path.resolve()), model_path.stat().st_size, model_path.stat().st_mtime_ns)
     key = stable_hash(encoder_identity, features.version, config, task.model_dump(mode="json"), length=16)
     out_dir = root / f"results-{key}"
-    if not any(store.manifest.rows.get(split) for split in task.test_splits):
-        raise ArchiveError(f"{source.name}: no record is in a test split ({', '.join(task.test_splits)})")
     evaluation = evaluate_encoder(
         model_path, store, [task], text_encoder, config, out_dir=out_dir, on_progress=on_progress
     )
