@@ -58,7 +58,8 @@ from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
 
 # Bump when a code change alters what the LLM extractor produces for the same prompt and model.
-LLM_LOGIC_VERSION = "4"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks; 4: fixed batches
+LLM_LOGIC_VERSION = "5"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks; 4: fixed batches;
+# 5: whole batches queued before the first engine step, prompts read in one step
 
 
 class LlmExtractor:

@@ -56,6 +56,11 @@ class VllmEngine:
                 "disable_any_whitespace": engine.disable_any_whitespace,
             },
             generation_config="vllm",  # decoding follows our sampling parameters only, not the model folder's defaults
+            scheduler_cls="kmerl.extraction.vllm_scheduler.GrammarsFirstScheduler",
+            # Every prompt is read in one step: a request's values then never depend on where
+            # a step's token budget cut it, and a seeded retry is never cut (vLLM's CPU sampler
+            # fails on a partly read seeded request: "CPU Generator does not use offset").
+            enable_chunked_prefill=False,
             **optional,
         )
         self._tokenizer = self._llm.get_tokenizer()
@@ -110,7 +115,7 @@ class VllmEngine:
             return Generation(text="", finish_reason=None, output_tokens=0, error=f"{type(error).__name__}: {error}")
 
     def _chat(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        from vllm import SamplingParams
+        from vllm import RequestOutput, SamplingParams
         from vllm.sampling_params import StructuredOutputsParams
 
         params = [
@@ -126,7 +131,15 @@ class VllmEngine:
             for request in requests
         ]
         conversations: Any = [list(r.messages) for r in requests]  # vLLM types messages as OpenAI's TypedDicts
-        outputs = self._llm.chat(conversations, params, use_tqdm=False)
+        # The whole batch is queued before the first engine step (vLLM's documented way:
+        # pause scheduling, enqueue, resume), so which requests share a step never depends
+        # on how fast they arrived; GrammarsFirstScheduler does the same for their grammars.
+        self._llm.sleep(level=0)
+        try:
+            self._llm.enqueue_chat(conversations, params, use_tqdm=False)
+        finally:
+            self._llm.wake_up(tags=["scheduling"])
+        outputs = self._llm.wait_for_completion(RequestOutput, use_tqdm=False)  # in the order enqueued
         return [
             Generation(
                 text=o.outputs[0].text,
