@@ -5,6 +5,7 @@
     kmerl ingest  [--source NAME]...     WFDB sources -> the signal store
     kmerl extract [--corpus NAME]...     report corpora -> the knowledge store, scored
     kmerl quality [--corpus NAME]...     the quality tables and vocabulary gaps, no extraction
+    kmerl calibrate [--corpus NAME]...   the kinds of mention development labels contradict (--write)
     kmerl audit   [-c SQL]               a SQL shell on the knowledge store that cannot change it
     kmerl evaluate ROOT [--kind K]       the trained encoder on an archive it never saw
     kmerl export OUT [--encoder PATH]    the trained encoder as safetensors + config + model card
@@ -23,9 +24,10 @@ import sys
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from kmerl.config import KmerlConfig
-from kmerl.corpora import CorpusError, PtbXlReports, ReportTable
+from kmerl.corpora import CorpusError, PtbXlReports, ReportTable, read_corpus
 from kmerl.extraction import (
     KnowledgeStore,
     describe_extractor,
@@ -35,6 +37,7 @@ from kmerl.extraction import (
     quality_markdown,
 )
 from kmerl.extraction.assessment import Assessment, assess, differences_markdown
+from kmerl.extraction.calibration import CalibrationConfig, fit_withheld, write_withheld
 from kmerl.extraction.corpus import extract_corpus
 from kmerl.extraction.gaps import gaps_markdown
 from kmerl.ingest import ingest_source
@@ -56,13 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         ("extract", "extract and score report corpora (configured, or --file)"),
         ("quality", "print quality tables and vocabulary gaps of what was extracted"),
     ):
-        command = commands.add_parser(name, help=help_text)
-        command.add_argument("--corpus", action="append", help="corpus name (repeatable; default: all configured)")
-        command.add_argument("--file", type=Path, help="a corpus not in the configuration: a CSV or Parquet file")
-        command.add_argument("--kind", choices=["ptbxl_reports", "report_table"], default="report_table")
-        command.add_argument("--name", default="adhoc", help="corpus name for --file")
+        command = _with_corpus_arguments(commands.add_parser(name, help=help_text))
         command.add_argument("--backend", choices=["lexicon", "vllm", "server"], help="override the configured backend")
         command.add_argument("--gaps", type=int, default=25, help="vocabulary-gap rows to print")
+    calibrate = _with_corpus_arguments(
+        commands.add_parser("calibrate", help="fit the kinds of mention the vocabulary withholds (development split)")
+    )
+    calibrate.add_argument("--min-mentions", type=int, default=CalibrationConfig().min_mentions)
+    calibrate.add_argument("--write", action="store_true", help="write them into the configured vocabulary file")
     audit = commands.add_parser("audit", help="SQL on every knowledge version (read-only; see kmerl.extraction.audit)")
     audit.add_argument("-c", "--command", dest="sql", help="run these statements and exit (default: a shell)")
     evaluate = commands.add_parser("evaluate", help="evaluate the trained encoder on an archive it never saw")
@@ -94,18 +98,46 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate(config, args)
     if args.command == "export":
         return _export(config, args.out, args.encoder)
-    if args.backend:
+    if getattr(args, "backend", None):
         config = config.model_copy(
             update={"extraction": config.extraction.model_copy(update={"backend": args.backend})}
         )
     try:
         corpora = _corpora(config, args)
+        if args.command == "calibrate":
+            return _calibrate(config, corpora, CalibrationConfig(min_mentions=args.min_mentions), args.write)
         if args.command == "extract":
             return _extract(config, corpora, args.gaps)
         return _quality(config, corpora, args.gaps)
     except (CorpusError, KeyError) as error:
         print(f"kmerl {args.command}: {error}", file=sys.stderr)
         return 2
+
+
+def _with_corpus_arguments(command: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    command.add_argument("--corpus", action="append", help="corpus name (repeatable; default: all configured)")
+    command.add_argument("--file", type=Path, help="a corpus not in the configuration: a CSV or Parquet file")
+    command.add_argument("--kind", choices=["ptbxl_reports", "report_table"], default="report_table")
+    command.add_argument("--name", default="adhoc", help="corpus name for --file")
+    return command
+
+
+def _calibrate(
+    config: KmerlConfig, corpora: list[PtbXlReports | ReportTable], calibration: CalibrationConfig, write: bool
+) -> int:
+    """The kinds of mention the corpora's development records contradict, printed; written on request."""
+    vocabulary = load_vocabulary(config.extraction.vocabulary)
+    records = pl.concat([read_corpus(corpus).records for corpus in corpora])
+    withheld = fit_withheld(records, vocabulary, calibration)
+    print("| entity | status | machine report | development mentions | precision |\n|---|---|---|---:|---:|")
+    for c in withheld:
+        print(
+            f"| {c.entity_id} | {c.status} | {'yes' if c.machine_report else 'no'} | {c.mentions} | {c.precision:.3f} |"
+        )
+    if write:
+        write_withheld(config.extraction.vocabulary, withheld)
+        print(f"{len(withheld)} kinds written to {config.extraction.vocabulary}")
+    return 0
 
 
 def _print_home(config: KmerlConfig, name: str | None) -> int:

@@ -29,7 +29,7 @@ from kmerl.extraction.lexicon import Lexicon
 from kmerl.extraction.prompts import PROMPTS_DIR
 from kmerl.extraction.schema import STATUSES
 from kmerl.extraction.text import INVALID_UTF8_NOTE, fold
-from kmerl.extraction.validation import QuarantineReason
+from kmerl.extraction.validation import MentionFlag, QuarantineReason
 from tests.extraction_support import bad_inputs, distinct_reports
 
 VOCABULARY = load_vocabulary()
@@ -68,7 +68,7 @@ def test_real_reports_give_schema_valid_knowledge_and_a_rerun_calls_the_llm_zero
         )
         languages.add(knowledge.language)
     assert {"de", "en", "sv"} <= languages
-    assert store.table("mentions", run.knowledge_version)["flag"].is_null().all()
+    assert store.table("mentions", run.knowledge_version)["evidence_found"].all()
 
     requests_before = vllm_engine.stats.requests
     again = extract_reports(reports + reports, extractor, store, VOCABULARY)
@@ -183,7 +183,8 @@ def test_free_form_json_strategy_is_validated_flagged_and_its_truncations_counte
     texts = dict(store.table("reports", run.knowledge_version).select("report_key", "report_text").iter_rows())
     for row in store.table("mentions", run.knowledge_version).iter_rows(named=True):
         found = fold(row["evidence"]).folded in fold(texts[row["report_key"]]).folded
-        assert row["evidence_found"] == found and (row["flag"] is None) == found
+        assert row["evidence_found"] == found
+        assert (row["flag"] in (None, MentionFlag.WITHHELD_IN_CONTEXT.value)) == found
     mentions = store.table("mentions", run.knowledge_version)
     entities = store.entities(run.knowledge_version)
     supported = mentions.filter(pl.col("flag").is_null()).select("report_key", "entity_id")

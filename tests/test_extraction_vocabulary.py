@@ -61,6 +61,18 @@ def test_vocabulary_frame_has_what_the_model_stage_needs() -> None:
         (lambda doc: doc["entities"][1]["synonyms"].update(en=["normal ecg"]), "shared by several entities"),
         (lambda doc: doc["entities"][3]["codes"].update(scp=["SR"]), "repeated scp codes"),
         (lambda doc: doc["entities"][0].update(entity_id="Not An Id"), "entity_id"),
+        (
+            lambda doc: doc["withheld"].append(
+                {
+                    "entity_id": "no_such_entity",
+                    "status": "present",
+                    "machine_report": False,
+                    "mentions": 20,
+                    "precision": 0.1,
+                }
+            ),
+            "withheld contexts name entities not in the vocabulary",
+        ),
     ],
 )
 def test_a_broken_vocabulary_file_is_rejected_naming_the_file(tmp_path: Path, edit, message: str) -> None:

@@ -123,7 +123,7 @@ class LexiconExtractor:
         return ExtractedReport(
             report,
             knowledge,
-            mention_flags(knowledge, report.text),
+            mention_flags(knowledge, report.text, self.lexicon.vocabulary),
             (LEXICON_DECIDED,) * len(knowledge.mentions),
             (*report.notes, *notes),
             unmatched=unmatched_statements(reading),

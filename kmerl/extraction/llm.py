@@ -134,7 +134,7 @@ class LlmExtractor:
         rules, dropped = knowledge_from_reading(reading, self.lexicon.vocabulary, self.schema.max_mentions)
         knowledge, deciders, beyond = add_only(rules, answered, report.text, self.schema.max_mentions)
         knowledge = self.schema.validate(knowledge)
-        flags = mention_flags(knowledge, report.text)
+        flags = mention_flags(knowledge, report.text, self.lexicon.vocabulary)
         return ExtractedReport(
             report,
             knowledge,
@@ -154,7 +154,7 @@ def add_only(
     knowledge, who decided each mention, and a note when the mention bound cut additions."""
     supported = {
         (m.entity_id, m.status)
-        for m, flag in zip(answered.mentions, mention_flags(answered, text), strict=True)
+        for m, flag in zip(answered.mentions, mention_flags(answered, text), strict=True)  # evidence only
         if flag is None
     }
     deciders: list[Decider] = [

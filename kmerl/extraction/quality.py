@@ -90,9 +90,9 @@ def score_extraction(
     ``report_kind``), over the records that have such labels."""
     bootstrap = bootstrap or BootstrapConfig()
     scored = [e.entity_id for e in vocabulary.entities if getattr(e.codes, system)]
-    truth = _widen(label_entities(records, vocabulary, system), vocabulary).filter(pl.col("entity_id").is_in(scored))
+    truth = widen(label_entities(records, vocabulary, system), vocabulary).filter(pl.col("entity_id").is_in(scored))
     labelled = records.join(truth.select("record_id").unique(), on="record_id")
-    predicted = _widen(
+    predicted = widen(
         labelled.join(entities.filter(pl.col("status").is_in(ASSERTED)), on="report_key").select(
             "record_id", "entity_id"
         ),
@@ -248,7 +248,8 @@ def _f1(counts: np.ndarray) -> float:
     return 2 * tp / (predicted + support) if predicted + support else 0.0
 
 
-def _widen(pairs: pl.DataFrame, vocabulary: Vocabulary) -> pl.DataFrame:
+def widen(pairs: pl.DataFrame, vocabulary: Vocabulary) -> pl.DataFrame:
+    """``record_id, entity_id`` pairs with every broader entity of each added."""
     ancestors = [(e.entity_id, a) for e in vocabulary.entities for a in vocabulary.ancestors(e.entity_id)]
     links = pl.DataFrame(ancestors, schema={"entity_id": pl.String, "ancestor": pl.String}, orient="row")
     broader = pairs.join(links, on="entity_id").select("record_id", pl.col("ancestor").alias("entity_id"))

@@ -406,7 +406,7 @@ def _rows(
                     "status": mention.status,
                     "leads": list(mention.leads),
                     "evidence": mention.evidence,
-                    "evidence_found": flag is None,
+                    "evidence_found": flag is None or flag.evidence_found,
                     "flag": None if flag is None else flag.value,
                     "decided_by": decider,
                 }

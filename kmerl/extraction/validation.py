@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from kmerl.extraction.generation import Generation
 from kmerl.extraction.schema import KnowledgeSchema, ReportKnowledge
 from kmerl.extraction.text import fold
+from kmerl.extraction.vocabulary import Vocabulary
 
 
 class QuarantineReason(str, Enum):
@@ -31,6 +32,11 @@ class QuarantineReason(str, Enum):
 class MentionFlag(str, Enum):
     EVIDENCE_NOT_IN_REPORT = "evidence_not_in_report"
     EMPTY_EVIDENCE = "empty_evidence"
+    WITHHELD_IN_CONTEXT = "withheld_in_context"  # evidence found; a context the vocabulary withholds
+
+    @property
+    def evidence_found(self) -> bool:
+        return self is MentionFlag.WITHHELD_IN_CONTEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +78,15 @@ def parse_choice(generation: Generation, choices: tuple[str, ...], max_tokens: i
     return answer
 
 
-def mention_flags(knowledge: ReportKnowledge, text: str) -> tuple[MentionFlag | None, ...]:
-    """Per mention: ``None`` when its evidence is in the report (compared folded:
-    case, accents and spacing may differ, words may not), else why not."""
+def mention_flags(
+    knowledge: ReportKnowledge, text: str, vocabulary: Vocabulary | None = None
+) -> tuple[MentionFlag | None, ...]:
+    """Per mention: ``None`` when it is an entity of the report, else why not: its evidence
+    is not in the report (compared folded: case, accents and spacing may differ, words may
+    not), or ``vocabulary`` withholds mentions like it (``Vocabulary.withheld``; without a
+    vocabulary only the evidence is checked)."""
     folded_text = fold(text).folded
+    machine_report = vocabulary is not None and vocabulary.is_machine_report(folded_text)
     flags: list[MentionFlag | None] = []
     for mention in knowledge.mentions:
         evidence = fold(mention.evidence).folded
@@ -83,6 +94,8 @@ def mention_flags(knowledge: ReportKnowledge, text: str) -> tuple[MentionFlag | 
             flags.append(MentionFlag.EMPTY_EVIDENCE)
         elif evidence not in folded_text:
             flags.append(MentionFlag.EVIDENCE_NOT_IN_REPORT)
+        elif vocabulary is not None and vocabulary.withholds(mention.entity_id, mention.status, machine_report):
+            flags.append(MentionFlag.WITHHELD_IN_CONTEXT)
         else:
             flags.append(None)
     return tuple(flags)

@@ -17,6 +17,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from kmerl.extraction.terms import term_keys
+from kmerl.extraction.text import fold_term
 from kmerl.hashing import stable_hash
 
 DEFAULT_VOCABULARY = Path(__file__).resolve().parent / "data" / "vocabulary.json"
@@ -57,6 +58,19 @@ class Entity(BaseModel):
         return (self.name, *(term for terms in self.synonyms.values() for term in terms))
 
 
+class WithheldContext(BaseModel):
+    """A kind of mention a development split's labels contradict: it stays in the report's
+    knowledge, flagged, and is no entity (fitted by ``kmerl calibrate``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    entity_id: str
+    status: Literal["present", "uncertain"]
+    machine_report: bool = Field(description="In a report that marks itself as an unconfirmed machine reading.")
+    mentions: int = Field(ge=0, description="Such mentions on the development split.")
+    precision: float = Field(ge=0, le=1, description="The share of them the labels confirm there.")
+
+
 class Vocabulary(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -68,11 +82,17 @@ class Vocabulary(BaseModel):
         (), description="Phrases that name no finding (report status lines, device notes): never a vocabulary gap."
     )
     entities: tuple[Entity, ...] = Field(min_length=1)
+    machine_report_markers: tuple[str, ...] = Field(
+        (), description="Phrases by which a report marks itself as an unconfirmed machine reading."
+    )
+    withheld: tuple[WithheldContext, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self) -> Vocabulary:
         ids = [entity.entity_id for entity in self.entities]
         _no_repeats(ids, "entity ids")
+        if unknown := sorted({c.entity_id for c in self.withheld} - set(ids)):
+            raise ValueError(f"withheld contexts name entities not in the vocabulary: {unknown}")
         for system in ("scp", "snomed"):
             _no_repeats(
                 [c for e in self.entities for c in getattr(e.codes, system)], f"{system} codes (one entity per code)"
@@ -127,6 +147,21 @@ class Vocabulary(BaseModel):
             return self._by_id[entity_id]
         except KeyError:
             raise KeyError(f"{entity_id!r} is not in vocabulary {self.version}") from None
+
+    def is_machine_report(self, folded_text: str) -> bool:
+        """Whether a report (folded, :func:`~kmerl.extraction.text.fold`) marks itself as a machine reading."""
+        return any(marker in folded_text for marker in self._folded_markers)
+
+    def withholds(self, entity_id: str, status: str, machine_report: bool) -> bool:
+        return (entity_id, status, machine_report) in self._withheld
+
+    @cached_property
+    def _folded_markers(self) -> tuple[str, ...]:
+        return tuple(fold_term(marker) for marker in self.machine_report_markers)
+
+    @cached_property
+    def _withheld(self) -> frozenset[tuple[str, str, bool]]:
+        return frozenset((c.entity_id, c.status, c.machine_report) for c in self.withheld)
 
     def entity_for_code(self, system: str, code: str) -> str | None:
         """The entity a source label (``scp``/``snomed`` code) stands for, if any."""
