@@ -37,7 +37,7 @@ from kmerl.extraction import (
     quality_markdown,
 )
 from kmerl.extraction.assessment import Assessment, assess, differences_markdown
-from kmerl.extraction.calibration import CalibrationConfig, fit_withheld, write_withheld
+from kmerl.extraction.calibration import CalibrationConfig, CalibrationError, fit_withheld, write_withheld
 from kmerl.extraction.corpus import extract_corpus
 from kmerl.extraction.gaps import gaps_markdown
 from kmerl.ingest import ingest_source
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "extract":
             return _extract(config, corpora, args.gaps)
         return _quality(config, corpora, args.gaps)
-    except (CorpusError, KeyError) as error:
+    except (CorpusError, CalibrationError, KeyError) as error:
         print(f"kmerl {args.command}: {error}", file=sys.stderr)
         return 2
 

@@ -3,12 +3,15 @@
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from kmerl.extraction import KnowledgeStore, LexiconExtractor, extract_reports, load_vocabulary, report_key
-from kmerl.extraction.calibration import CalibrationConfig, fit_withheld, write_withheld
+from kmerl.extraction.calibration import CalibrationConfig, CalibrationError, fit_withheld, write_withheld
 from kmerl.extraction.text import prepare_report
 from kmerl.extraction.validation import MentionFlag
 from kmerl.extraction.vocabulary import DEFAULT_VOCABULARY
@@ -47,6 +50,18 @@ def test_a_kind_the_development_labels_contradict_is_withheld_and_nothing_else()
     assert [(c.entity_id, c.status, c.machine_report, c.mentions, c.precision) for c in withheld] == [
         ("st_elevation", "present", True, 20, 0.0)
     ]
+
+
+def test_without_labelled_development_records_nothing_is_fitted(tmp_path: Path) -> None:
+    table = tmp_path / "reports.csv"
+    table.write_text("id,text,labels\n1,sinus rhythm. st elevation.,SR\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "kmerl.cli", "calibrate", "--file", str(table)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2 and "no 'development' records with SCP labels" in result.stderr
+    with pytest.raises(CalibrationError, match="1 records in all"):
+        fit_withheld(_corpus().filter(pl.col("split") == "validation").head(1), VOCABULARY, CalibrationConfig())
 
 
 def test_a_withheld_mention_stays_in_the_knowledge_flagged_and_is_no_entity(tmp_path: Path) -> None:

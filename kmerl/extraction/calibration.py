@@ -34,6 +34,10 @@ KIND = ("entity_id", "status", "machine_report")
 _EVERY_MENTION = 1_000  # no mention bound: every kind is counted
 
 
+class CalibrationError(ValueError):
+    """Nothing to fit on: no labelled records in the development split."""
+
+
 class CalibrationConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -80,6 +84,11 @@ def fit_withheld(records: pl.DataFrame, vocabulary: Vocabulary, config: Calibrat
     """The kinds of mention to withhold: seen at least ``min_mentions`` times on the
     ``config.split`` records, confirmed by their labels less than half the micro F1."""
     development = records.filter(pl.col("split") == config.split)
+    if label_entities(development, vocabulary, "scp").is_empty():
+        raise CalibrationError(
+            f"no {config.split!r} records with SCP labels to fit on ({records.height} records in all): calibration "
+            "needs a development split (PTB-XL folds 1-7, or a report table's split_column)"
+        )
     kinds, f1 = kind_precision(development, vocabulary)
     withheld = kinds.filter((pl.col("mentions") >= config.min_mentions) & (pl.col("precision") < f1 / 2))
     return [WithheldContext(**row) for row in withheld.iter_rows(named=True)]
