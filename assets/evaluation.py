@@ -4,9 +4,13 @@ from pathlib import Path
 
 import polars as pl
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     DataVersion,
+    Failure,
     MaterializeResult,
     MetadataValue,
     ResourceParam,
@@ -14,13 +18,14 @@ from dagster import (
 )
 
 from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from assets.shared.keys import ENCODER_EVALUATION, FEATURE_STORE, KMERL_ENCODER
+from assets.shared.keys import ENCODER_EVALUATION, EXTERNAL_EVALUATION, FEATURE_STORE, KMERL_ENCODER
 from assets.shared.metadata import MetadataDict, png_markdown
-from assets.shared.partitions import PIPELINE_GROUP
+from assets.shared.partitions import PIPELINE_GROUP, evaluation_archive_partitions
 from assets.shared.resources import StageProgress, StorageResource
 from kmerl.config import KmerlConfig
 from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
+from kmerl.model.evaluation.archive import ArchiveError, evaluate_archive
 from kmerl.model.evaluation.evaluate import (
     ZERO_SHOT_TEXT,
     Evaluation,
@@ -32,9 +37,11 @@ from kmerl.model.evaluation.table import results_markdown, verdicts
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.plots import partial_lead_chart, roc_curves
 from kmerl.model.runs import RunStore
+from kmerl.sources.base import SourceRefused
 from kmerl.text_encoder import MiniLmEncoder
 
 MODEL_NAME = "kmerl"  # the trained encoder's rows; its untrained twin's are "untrained"
+BESIDE_UNTRAINED = "scored_beside_untrained"
 
 
 def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
@@ -84,7 +91,66 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
             ),
         )
 
-    return [encoder_evaluation]
+    if not config.evaluation_archives:
+        return [encoder_evaluation]
+    return [encoder_evaluation, _external_evaluation(config)]
+
+
+def _external_evaluation(config: KmerlConfig) -> AssetsDefinition:
+    settings = config.model.evaluation
+
+    @asset(
+        key=EXTERNAL_EVALUATION,
+        deps=[KMERL_ENCODER],
+        partitions_def=evaluation_archive_partitions(config),
+        # An archive's labels are read when it runs; its results folder is keyed by its
+        # content, the encoder and these settings.
+        code_version=stable_hash(settings, config.ingest, length=16),
+        automation_condition=ON_UPSTREAM_OR_CODE_CHANGE,
+        group_name=PIPELINE_GROUP,
+        kinds={"pytorch", "parquet"},
+        check_specs=[AssetCheckSpec(BESIDE_UNTRAINED, asset=EXTERNAL_EVALUATION)],
+    )
+    def external_evaluation(
+        context: AssetExecutionContext, storage: StorageResource, progress: ResourceParam[StageProgress]
+    ) -> MaterializeResult:
+        """The current encoder on an archive it never saw, one partition per configured
+        evaluation archive: the tables of encoder_evaluation on the archive's own labels,
+        beside the untrained twin. The archive is ingested apart (<home>/evaluation/<name>),
+        never extracted, never in the feature store, never trained on."""
+        archive = config.evaluation_archive(context.partition_key)
+        runs = RunStore(storage.layout.runs)
+        try:
+            model_path = runs.model_file(runs.current())
+            result, out_dir = evaluate_archive(
+                archive,
+                model_path,
+                config.home,
+                MiniLmEncoder(),
+                settings,
+                config.ingest,
+                on_progress=progress.reporter(context, "evaluate"),
+            )
+        except (ArchiveError, SourceRefused, FileNotFoundError) as error:
+            raise Failure(description=f"{archive.name}: {error}") from error
+        lines = verdicts(result.differences)
+        return MaterializeResult(
+            metadata={**_metadata(result, out_dir, max(settings.probe_fractions)), "encoder": str(model_path)},
+            data_version=DataVersion(
+                stable_hash(result.results.select("task", "lead_subset", "method", "macro_auroc").rows())
+            ),
+            check_results=[
+                AssetCheckResult(
+                    check_name=BESIDE_UNTRAINED,
+                    passed=bool(lines),
+                    severity=AssetCheckSeverity.WARN,
+                    description="Every score has the untrained twin's beside it, with a paired difference.",
+                    metadata={"verdicts": MetadataValue.md("\n".join(f"- {line}" for line in lines) or "none")},
+                )
+            ],
+        )
+
+    return external_evaluation
 
 
 def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> MetadataDict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -21,6 +21,9 @@ from kmerl.home import HomeLayout
 from kmerl.ingest.config import IngestConfig
 from kmerl.model.config import ModelConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
+
+# Archives a trained encoder is evaluated on: the kinds whose labels define a task.
+EvaluationArchive = Annotated[PtbXlSource | ChallengeSource, Field(discriminator="kind")]
 
 CONFIG_ENV = "KMERL_CONFIG"
 SAMPLE_DATA = Path("../shared/data")
@@ -98,6 +101,11 @@ class KmerlConfig(BaseSettings):
         default_factory=sample_corpora,
         description="Report collections without signals: extracted and scored, never ingested or trained on.",
     )
+    evaluation_archives: list[EvaluationArchive] = Field(
+        default_factory=list,
+        description="Archives the trained encoder is evaluated on (external_evaluation) and never trained on: "
+        "ingested apart under <home>/evaluation/<name>, never extracted.",
+    )
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -131,6 +139,23 @@ class KmerlConfig(BaseSettings):
             raise ValueError(f"a report corpus and a source share the name(s) {shared}")
         return self
 
+    @field_validator("evaluation_archives")
+    @classmethod
+    def _unique_archives(cls, archives: list[EvaluationArchive]) -> list[EvaluationArchive]:
+        names = [archive.name for archive in archives]
+        if duplicated := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"evaluation archive names must be unique; repeated: {duplicated}")
+        return [archive.model_copy(update={"root": archive.root.expanduser().resolve()}) for archive in archives]
+
+    @model_validator(mode="after")
+    def _archives_never_trained_on(self) -> KmerlConfig:
+        """An evaluation archive the encoder pretrained on would measure nothing."""
+        sources = {source.root: source.name for source in self.sources}
+        seen = sorted(f"{a.name} (the source {sources[a.root]})" for a in self.evaluation_archives if a.root in sources)
+        if seen:
+            raise ValueError(f"evaluation archives the encoder is pretrained on: {', '.join(seen)}")
+        return self
+
     @model_validator(mode="after")
     def _encoder_fits_the_records(self) -> KmerlConfig:
         """The encoder's patches follow from the sampling rate and must tile the window
@@ -155,6 +180,13 @@ class KmerlConfig(BaseSettings):
             if source.name == name:
                 return source
         raise KeyError(f"no source named {name!r}; configured: {[s.name for s in self.sources]}")
+
+    def evaluation_archive(self, name: str) -> EvaluationArchive:
+        for archive in self.evaluation_archives:
+            if archive.name == name:
+                return archive
+        known = [archive.name for archive in self.evaluation_archives]
+        raise KeyError(f"no evaluation archive named {name!r}; configured: {known}")
 
     @property
     def partition_keys(self) -> list[str]:

@@ -1,12 +1,22 @@
 """``kmerl evaluate``: a trained encoder on an archive it never saw, with diagnoses written
 as abbreviations (as CPSC2018 ships them), and the bad inputs that must fail clearly."""
 
+import shutil
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
+from pydantic import ValidationError
 
+from assets.shared.metadata import metadata_values
 from kmerl.cli import main
+from kmerl.config import KmerlConfig
+from kmerl.model.config import EvaluationConfig, ModelConfig
+from kmerl.model.runs import RunStore
 from kmerl.model.train import train
+from kmerl.sources import ChallengeSource, PtbXlSource
+from pipeline.defs import build_definitions
+from pipeline.defs.jobs import ARCHIVES_JOB
 from tests.archives import write_challenge_in_words
 from tests.model_fixtures import tiny_config
 
@@ -62,3 +72,43 @@ def test_bad_archives_and_encoders_fail_with_the_reason(
 
     assert main(["evaluate", str(tmp_path / "odd")]) == 2  # no --encoder and no training run in this home
     assert "make run" in capsys.readouterr().err
+
+
+def test_each_configured_evaluation_archive_is_a_partition_of_external_evaluation(
+    encoder: Path, tmp_path: Path, cinc_root: Path, ptbxl_root: Path
+) -> None:
+    write_challenge_in_words(cinc_root, tmp_path / "cpsc", 105)
+    write_challenge_in_words(cinc_root, tmp_path / "odd", 6, {"E00001": "XYZ"})
+    config = KmerlConfig(
+        home=tmp_path / "home",
+        sources=[PtbXlSource(name="ptbxl", root=ptbxl_root)],
+        evaluation_archives=[
+            ChallengeSource(name=name, root=tmp_path / name, val_fraction=0.0, test_fraction=0.5)
+            for name in ("cpsc", "odd")
+        ],
+        model=ModelConfig(evaluation=EvaluationConfig(bootstrap=50)),
+    )
+    runs = RunStore(config.layout.runs)
+    shutil.copytree(encoder.parent, runs.run("tiny").root)
+    runs.publish("tiny")  # the current encoder, as a training run leaves it
+    job = build_definitions(config).resolve_job_def(ARCHIVES_JOB)
+    with DagsterInstance.ephemeral() as instance:
+        scored = job.execute_in_process(partition_key="cpsc", instance=instance)
+        refused = job.execute_in_process(partition_key="odd", instance=instance, raise_on_error=False)
+    (event,) = scored.asset_materializations_for_node("external_evaluation")
+    metadata = metadata_values(event.metadata)
+    assert "| cpsc_snomed | all12 | zero_shot_text |" in str(metadata["results_table"])
+    assert metadata["encoder"] == str(runs.model_file(runs.current()))
+    assert {e.check_name: e.passed for e in scored.get_asset_check_evaluations()} == {"scored_beside_untrained": True}
+    assert not config.layout.knowledge_store.exists() and not config.layout.feature_store.exists()
+
+    assert not refused.success  # an unmapped label fails the partition, naming it
+    (failure,) = [e for e in refused.all_events if e.is_step_failure]
+    assert "XYZ (1)" in str(failure.step_failure_data.user_failure_data.description)
+
+    with pytest.raises(ValidationError, match="pretrained on: again"):
+        KmerlConfig(
+            home=tmp_path / "home",
+            sources=[PtbXlSource(name="ptbxl", root=ptbxl_root)],
+            evaluation_archives=[PtbXlSource(name="again", root=ptbxl_root)],
+        )

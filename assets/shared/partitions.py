@@ -19,3 +19,8 @@ def source_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
     """One partition per configured source (per slice of a sliced one), so a backfill
     can re-run one archive, or one slice of a large one."""
     return StaticPartitionsDefinition(config.partition_keys)
+
+
+def evaluation_archive_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
+    """One partition per configured evaluation archive: a new archive is a configuration entry."""
+    return StaticPartitionsDefinition([archive.name for archive in config.evaluation_archives])

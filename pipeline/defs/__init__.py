@@ -14,7 +14,7 @@ from assets.shared.resources import StageProgress
 from kmerl.config import KmerlConfig
 from pipeline.defs.assets import pipeline_assets
 from pipeline.defs.executors import executor_for, gpu_steps
-from pipeline.defs.jobs import JOBS
+from pipeline.defs.jobs import JOBS, archive_jobs
 from pipeline.defs.resources import pipeline_resources
 from pipeline.defs.schedules import nightly_refresh
 from pipeline.defs.sensors import automation_sensor, prompt_sensor, raw_archive_sensor
@@ -30,7 +30,7 @@ def build_definitions(
     assets = pipeline_assets(config)
     return Definitions(
         assets=assets,
-        jobs=JOBS,
+        jobs=[*JOBS, *archive_jobs(bool(config.evaluation_archives))],
         schedules=[nightly_refresh(config)],
         sensors=[raw_archive_sensor(config), prompt_sensor(config), automation_sensor(config)],
         resources=pipeline_resources(config, progress or StageProgress()),

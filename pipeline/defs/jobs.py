@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dagster import AssetSelection, define_asset_job
 
 from assets.shared.keys import (
     CORPUS_KNOWLEDGE,
     ECG_SIGNALS,
     ENCODER_EVALUATION,
+    EXTERNAL_EVALUATION,
     FEATURE_STORE,
     KMERL_ENCODER,
     MODEL_COMPARISON,
     REPORT_KNOWLEDGE,
 )
+
+if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export its name
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 INGEST_JOB = "ingest_sources"
 EXTRACT_JOB = "extract_knowledge"
@@ -20,6 +26,7 @@ PER_SOURCE_JOB = "per_source"
 TRAIN_JOB = "train_and_evaluate"
 COMPARE_JOB = "compare_models"
 CORPORA_JOB = "extract_corpora"
+ARCHIVES_JOB = "evaluate_archives"
 
 ingest_sources = define_asset_job(
     INGEST_JOB,
@@ -61,3 +68,16 @@ JOBS = [
     compare_models,
     extract_corpora,
 ]
+
+
+def archive_jobs(has_archives: bool) -> list[UnresolvedAssetJobDefinition]:
+    """The evaluation of configured archives, when there are any (the asset exists only then)."""
+    if not has_archives:
+        return []
+    return [
+        define_asset_job(
+            ARCHIVES_JOB,
+            selection=AssetSelection.assets(EXTERNAL_EVALUATION),
+            description="Evaluate the current encoder on one evaluation archive it never saw.",
+        )
+    ]
