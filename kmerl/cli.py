@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from pydantic import ValidationError
 
 from kmerl.config import KmerlConfig
 from kmerl.corpora import CorpusError, PtbXlReports, ReportTable, read_corpus
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--label-map", type=Path, help="CSV label,snomed_code for # Dx entries the dx mapping lacks")
     evaluate.add_argument("--quarantine-unmapped", action="store_true", help="quarantine records with unmapped labels")
     evaluate.add_argument(
-        "--test-fraction", type=float, default=0.5, help="Challenge: share of records scored; the rest fit the probes"
+        "--folds", type=int, help="probes out of fold over this many folds, every record scored (default: configured)"
+    )
+    evaluate.add_argument(
+        "--test-fraction", type=float, default=0.5, help="Challenge with --folds 0: share scored; the rest fit probes"
     )
     evaluate.add_argument("--encoder", type=Path, help="model.pt of a training run (default: the latest run)")
     evaluate.add_argument("--bootstrap", type=int, help="bootstrap resamples (default: the configured number)")
@@ -199,8 +203,14 @@ def _evaluate(config: KmerlConfig, args: argparse.Namespace) -> int:
             test_fraction=args.test_fraction,
         )
     settings = config.model.evaluation
-    if args.bootstrap is not None:
-        settings = settings.model_copy(update={"bootstrap": args.bootstrap})
+    overrides = {"bootstrap": args.bootstrap, "archive_folds": args.folds}
+    try:
+        settings = settings.model_validate(
+            settings.model_dump() | {key: value for key, value in overrides.items() if value is not None}
+        )
+    except ValidationError as error:
+        print(f"kmerl evaluate: {error}", file=sys.stderr)
+        return 2
     try:
         model_path = args.encoder or _latest_encoder(RunStore(config.layout.runs))
 

@@ -12,8 +12,9 @@ from kmerl.features import FeatureStore
 from kmerl.leads import LEAD_SUBSETS
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation import challenge_task, evaluate_encoder, macro_auroc, ptbxl_superclass_task, read_evaluation
+from kmerl.model.evaluation.evaluate import record_folds
 from kmerl.model.evaluation.metrics import auroc, auroc_rows, paired_difference
-from kmerl.model.evaluation.probe import label_subset, probe_scores
+from kmerl.model.evaluation.probe import label_subset, out_of_fold_scores, probe_scores
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
 from kmerl.model.runs import read_metrics
 from kmerl.model.train import train
@@ -87,6 +88,21 @@ def test_label_subsets_are_reproducible_and_never_empty() -> None:
     assert len(label_subset(50, 0.01, seed=0)) == 1
     assert len(label_subset(353, 1.0, seed=0)) == 353
     np.testing.assert_array_equal(label_subset(353, 0.1, seed=5), label_subset(353, 0.1, seed=5))
+
+
+def test_out_of_fold_probes_score_every_record_without_its_own_label() -> None:
+    features, target = make_classification(n_samples=120, n_features=8, random_state=1)
+    labels = target[:, None].astype(bool)
+    ids = [f"a/{i}" for i in range(120)]
+    folds = record_folds(ids, 5)
+    assert np.array_equal(folds, record_folds(list(reversed(ids)), 5)[::-1])  # a record's fold is its own
+    assert set(folds) == set(range(5))
+    fitted, scores = out_of_fold_scores(features, labels, folds)
+    assert fitted == max(int((folds != f).sum()) for f in range(5)) and roc_auc_score(target, scores[:, 0]) > 0.8
+    flipped = labels.copy()
+    flipped[folds == 0] = ~flipped[folds == 0]  # fold 0's own labels never reach the probe that scores it
+    assert np.array_equal(out_of_fold_scores(features, flipped, folds)[1][folds == 0], scores[folds == 0])
+    assert not np.array_equal(out_of_fold_scores(features, flipped, folds)[1][folds == 1], scores[folds == 1])
 
 
 def test_tasks_read_classes_from_the_source_tables(shared_data: Path, feature_store: FeatureStore) -> None:

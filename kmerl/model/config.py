@@ -192,6 +192,12 @@ class EvaluationConfig(_Frozen):
         description="Also score the same architecture with untrained weights, and the paired difference: "
         "what pretraining added.",
     )
+    archive_folds: int = Field(
+        5,
+        ge=0,
+        description="Archives the encoder never saw (kmerl evaluate, external_evaluation): every labelled record is "
+        "scored, probes out of fold over this many folds by record; 0 keeps the archive's own fit/test split.",
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -200,6 +206,8 @@ class EvaluationConfig(_Frozen):
             raise ValueError(f"unknown lead subsets {unknown}; known: {list(LEAD_SUBSETS)}")
         if bad := [f for f in self.probe_fractions if not 0 < f <= 1]:
             raise ValueError(f"probe fractions must be in (0, 1]: {bad}")
+        if self.archive_folds == 1:
+            raise ValueError("archive_folds: 0 (the archive's own split) or at least 2 folds")
         return self
 
 

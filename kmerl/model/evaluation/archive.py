@@ -4,7 +4,9 @@ The archive is ingested into a signal store of its own, at the encoder's samplin
 under ``<home>/evaluation/<name>/``: it is never LLM-extracted, never enters the
 pretraining feature store and never triggers training. Its records' own labels define
 the task (PTB-XL superclasses, or Challenge diagnoses by SNOMED CT code, abbreviation or
-name); the source's splits decide which records fit the probes and which are scored.
+name). Every labelled record is scored: zero-shot directly, probes out of fold
+(``EvaluationConfig.archive_folds``); with ``archive_folds = 0`` the source's own splits
+decide which records fit the probes and which are scored.
 """
 
 from __future__ import annotations
@@ -91,14 +93,16 @@ def evaluate_archive(
     )
     (task,) = tasks_for_sources([source])
     store = FeatureStore.open(root / "features", features.version)
-    if not any(store.manifest.rows.get(split) for split in task.test_splits):
-        raise ArchiveError(f"{source.name}: no record is in a test split ({', '.join(task.test_splits)})")
+    scored_splits = task.fit_splits + task.test_splits if config.archive_folds else task.test_splits
+    if not any(store.manifest.rows.get(split) for split in scored_splits):
+        raise ArchiveError(f"{source.name}: no record is in a split to score ({', '.join(scored_splits)})")
     encoder_identity = (str(model_path.resolve()), model_path.stat().st_size, model_path.stat().st_mtime_ns)
     key = stable_hash(encoder_identity, features.version, config, task.model_dump(mode="json"), length=16)
     out_dir = root / f"results-{key}"
     evaluation = evaluate_encoder(
-        model_path, store, [task], text_encoder, config, out_dir=out_dir, on_progress=on_progress
-    )
+        model_path, store, [task], text_encoder, config, out_dir=out_dir, on_progress=on_progress,
+        folds=config.archive_folds,
+    )  # fmt: skip
     if evaluation.results.is_empty():
         raise ArchiveError(
             f"{source.name}: no class has {config.min_test_positives} positive test records; nothing to score"

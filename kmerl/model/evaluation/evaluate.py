@@ -24,11 +24,12 @@ import torch
 
 from kmerl.atomic import atomic_write, write_text_atomic
 from kmerl.features import FeatureSplit, FeatureStore
+from kmerl.hashing import stable_hash
 from kmerl.leads import LEAD_SUBSETS, lead_mask
 from kmerl.model.checkpoint import load_model
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation.metrics import macro_auroc, paired_difference
-from kmerl.model.evaluation.probe import label_subset, probe_scores
+from kmerl.model.evaluation.probe import label_subset, out_of_fold_scores, probe_scores
 from kmerl.model.evaluation.table import results_markdown
 from kmerl.model.evaluation.tasks import EvalTask
 from kmerl.model.network import KmerlModel
@@ -81,10 +82,15 @@ def evaluate_encoder(
     out_dir: Path | None = None,
     device: str = "cpu",
     on_progress: ProgressCallback | None = None,
+    folds: int = 0,
 ) -> Evaluation:
     """Evaluate the model saved at ``model_path`` (and its untrained twin, unless
     ``config.untrained_reference`` is off); with ``out_dir``, also write ``results.parquet``,
-    ``results.md``, ``scores.parquet`` and ``differences.parquet`` there."""
+    ``results.md``, ``scores.parquet`` and ``differences.parquet`` there.
+
+    ``folds`` >= 2 cross-fits, for records the encoder never saw: the fit and test splits
+    are pooled, every record is scored (zero-shot directly, probes by one fitted on the
+    other folds), so no labelled record is left out of the figures."""
     config = config or EvaluationConfig()
     trained = load_model(model_path, device)
     models = [(model_name, trained)]
@@ -95,7 +101,10 @@ def evaluate_encoder(
     scores: list[pl.DataFrame] = []
     differences: list[dict[str, object]] = []
     for task in tasks:
-        fit, test = _records(feature_store, task, task.fit_splits), _records(feature_store, task, task.test_splits)
+        if folds:
+            fit = test = _records(feature_store, task, tuple(dict.fromkeys(task.fit_splits + task.test_splits)))
+        else:
+            fit, test = _records(feature_store, task, task.fit_splits), _records(feature_store, task, task.test_splits)
         classes = _eligible_classes(test.labels, config.min_test_positives)
         if not len(classes):
             log.warning("%s: no class has %d positives in the test set; skipped", task.name, config.min_test_positives)
@@ -108,7 +117,7 @@ def evaluate_encoder(
         )
         for subset in config.lead_subsets:
             scored_by_model = {
-                name: _score_subset(model, fit, test, prompts, subset, config, device) for name, model in models
+                name: _score_subset(model, fit, test, prompts, subset, config, device, folds) for name, model in models
             }
             for name, methods in scored_by_model.items():
                 for method, (fit_n, scored, test_set) in methods.items():
@@ -235,11 +244,13 @@ def _score_subset(
     subset: str,
     config: EvaluationConfig,
     device: str,
+    folds: int = 0,
 ) -> dict[str, tuple[int, np.ndarray, RecordSet]]:
     """method -> (fit records used, (test records, classes) scores, test records) for one lead subset.
 
     Records holding none of the subset's leads cannot be scored with it and are
-    left out of both sides (the same records for every model).
+    left out of both sides (the same records for every model). With ``folds``, ``fit``
+    and ``test`` are the same pooled records and probes are scored out of fold.
     """
     wanted = np.array(lead_mask(LEAD_SUBSETS[subset]))
     fit = fit.select((fit.lead_masks & wanted).any(axis=1))
@@ -251,13 +262,25 @@ def _score_subset(
     methods[ZERO_SHOT_TEXT] = (0, test_out.embeddings @ text.T, test)
     if test_out.query_logits is not None:
         methods[ZERO_SHOT_QUERY] = (0, test_out.query_logits, test)
-    if len(fit.record_ids):
+    if folds:
+        fold_of = record_folds(test.record_ids, folds)
+        for fraction in config.probe_fractions:
+            fitted, scored = out_of_fold_scores(
+                test_out.features, test.labels, fold_of, fraction, config.probe_c, config.seed
+            )
+            methods[probe_method(fraction)] = (fitted, scored, test)
+    elif len(fit.record_ids):
         fit_features = embed_records(model, fit, wanted, None, config.batch_size, device).features
         for fraction in config.probe_fractions:
             chosen = label_subset(len(fit.record_ids), fraction, config.seed)
             scored = probe_scores(fit_features[chosen], fit.labels[chosen], test_out.features, config.probe_c)
             methods[probe_method(fraction)] = (len(chosen), scored, test)
     return methods
+
+
+def record_folds(record_ids: list[str], folds: int) -> np.ndarray:
+    """A fold per record from a hash of its id: the same record, the same fold, in any run."""
+    return np.array([int(stable_hash("fold", record_id, length=8), 16) % folds for record_id in record_ids])
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,3 +35,27 @@ def probe_scores(
         probe.fit(train_features, target)
         scores[:, column] = probe.predict_proba(test_features)[:, 1]
     return scores
+
+
+def out_of_fold_scores(
+    features: np.ndarray,
+    labels: np.ndarray,
+    fold_of: np.ndarray,
+    fraction: float = 1.0,
+    c: float = 1.0,
+    seed: int = 0,
+) -> tuple[int, np.ndarray]:
+    """Every record scored by a probe fitted on ``fraction`` of the other folds' records,
+    never on its own label; returns the most records one probe saw, and the scores."""
+    scores = np.empty(labels.shape, dtype=np.float64)
+    fitted = 0
+    for fold in np.unique(fold_of):
+        held_out = fold_of == fold
+        others = np.flatnonzero(~held_out)
+        if not len(others):  # a single fold: nothing to fit on, a constant score (AUROC 0.5)
+            scores[held_out] = labels.mean(axis=0)
+            continue
+        chosen = others[label_subset(len(others), fraction, seed)]
+        scores[held_out] = probe_scores(features[chosen], labels[chosen], features[held_out], c)
+        fitted = max(fitted, len(chosen))
+    return fitted, scores
