@@ -12,7 +12,7 @@ from kmerl.features import FeatureStore
 from kmerl.leads import LEAD_SUBSETS
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation import challenge_task, evaluate_encoder, macro_auroc, ptbxl_superclass_task, read_evaluation
-from kmerl.model.evaluation.evaluate import record_folds
+from kmerl.model.evaluation.evaluate import differences_between, record_folds
 from kmerl.model.evaluation.metrics import auroc, auroc_rows, paired_difference
 from kmerl.model.evaluation.probe import label_subset, out_of_fold_scores, probe_scores
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
@@ -165,6 +165,13 @@ def test_evaluation_covers_every_task_subset_and_method(
     assert "small" in (tmp_path / "results.md").read_text()
     assert read_evaluation(tmp_path).results.equals(evaluation.results)
     assert read_evaluation(tmp_path).differences.equals(evaluation.differences)
+    recomputed = differences_between(  # from the stored scores alone, as a comparison of variants does
+        *(evaluation.scores.filter(pl.col("model") == model) for model in ("kmerl", "untrained")), config
+    )
+    assert len(recomputed) == evaluation.differences.height
+    for row, stored in zip(sorted(recomputed, key=lambda r: [str(r[k]) for k in keys]),
+                           evaluation.differences.sort(keys).iter_rows(named=True), strict=True):  # fmt: skip
+        assert row["difference"] == pytest.approx(stored["difference"]) and row["n_test"] == stored["n_test"]
 
     # the per-record scores reproduce the reported AUROCs
     scores = evaluation.scores.filter(
@@ -220,7 +227,14 @@ def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, sha
     first = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
     assert set(first.results["model"]) == {"kmerl", "untrained", "merl_baseline"}  # one untrained reference
     table = (tmp_path / "comparison.md").read_text()
-    assert "| kmerl | untrained | merl_baseline | kmerl - untrained (paired) |" in table and "small" in table
+    assert "| kmerl | untrained | merl_baseline | kmerl - untrained (paired) | excludes 0 |" in table
+    assert "| kmerl - merl_baseline (paired) | excludes 0 | n test |" in table and "small" in table
+    assert "zero_shot_text above merl_baseline: " in table  # a verdict against the baseline too
+    rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ptbxl_superclass | all12 |")]
+    differences = {row[2]: (row[6], row[8]) for row in rows}  # method -> (minus untrained, minus the baseline)
+    assert all(untrained != "n/a" for untrained, _ in differences.values())
+    assert differences["zero_shot_query"][1] == "n/a"  # the baseline has no query network
+    assert all(baseline != "n/a" for method, (_, baseline) in differences.items() if method != "zero_shot_query")
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert "loss_curves.png" in pngs and "partial_leads-ptbxl_superclass-zero_shot_text.png" in pngs
     assert any(name.startswith("roc-kmerl-") for name in pngs)

@@ -33,7 +33,7 @@ from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
 from kmerl.model.config import EvaluationConfig, TrainConfig
 from kmerl.model.evaluation import EvalTask, evaluate_encoder, read_evaluation, results_markdown
-from kmerl.model.evaluation.evaluate import ZERO_SHOT_TEXT, probe_method
+from kmerl.model.evaluation.evaluate import DIFFERENCE_SCHEMA, ZERO_SHOT_TEXT, differences_between, probe_method
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
 from kmerl.model.train import MetricsCallback, read_metrics, run_key, train
 from kmerl.progress import ProgressCallback
@@ -101,8 +101,8 @@ def compare(
     evaluation_key = stable_hash(
         evaluation, [task.model_dump(mode="json") for task in tasks], text_encoder.name, length=8
     )
-    frames, timings, metrics, eval_dirs = [], {}, {}, {}
-    differences = pl.DataFrame()
+    frames, timings, metrics, eval_dirs, scores = [], {}, {}, {}, {}
+    differences = pl.DataFrame(schema=DIFFERENCE_SCHEMA)
     for name in variants:
         config = VARIANTS[name](base)
         run_dir = out_dir / "runs" / f"{name}-{run_key(config, store.version)[:12]}"
@@ -119,6 +119,7 @@ def compare(
                 result.model_path, store, tasks, text_encoder, settings, name, eval_dir, on_progress=on_progress
             )
         frames.append(evaluated.results)
+        scores[name] = evaluated.scores.filter(pl.col("model") == name)
         if name == variants[0]:
             differences = evaluated.differences
         epoch_seconds = sum(entry["epoch_seconds"] for entry in result.history)
@@ -131,6 +132,11 @@ def compare(
         }
         metrics[name] = read_metrics(run_dir)
     results = pl.concat(frames)
+    # The first variant against each other one as well, on the same records: what the
+    # method adds over each reference, beyond noise or not.
+    first = scores[variants[0]]
+    between = [row for name in variants[1:] for row in differences_between(first, scores[name], evaluation)]
+    differences = pl.concat([differences, pl.DataFrame(between, schema=DIFFERENCE_SCHEMA)])
     _write(out_dir, results, differences, timings, metrics, evaluation, eval_dirs[variants[0]], variants[0])
     log.info("comparison on feature store %s written to %s", store.version, out_dir)
     return Comparison(results, timings, out_dir)

@@ -168,6 +168,29 @@ def _differences_to_untrained(
     return rows
 
 
+def differences_between(
+    scores: pl.DataFrame, reference_scores: pl.DataFrame, config: EvaluationConfig
+) -> list[dict[str, object]]:
+    """From two models' stored scores on the same records (``Evaluation.scores``): per
+    (task, lead subset, method) both were scored with, the first's macro AUROC minus the
+    reference's, with the paired bootstrap interval."""
+    keys = ["task", "lead_subset", "method", "class", "record_id"]
+    joined = scores.join(reference_scores.select(*keys, reference_score="score"), on=keys).sort(keys)
+    rows: list[dict[str, object]] = []
+    for (task, subset, method), part in joined.group_by("task", "lead_subset", "method", maintain_order=True):
+        classes = part["class"].n_unique()
+        shape = (classes, len(part) // classes)  # sorted by class, then record: one row per class
+        labels, first, second = (part[c].to_numpy().reshape(shape).T for c in ("label", "score", "reference_score"))
+        diff = paired_difference(labels, first, second, config.bootstrap, config.confidence, config.seed)
+        rows.append({
+            "task": task, "lead_subset": subset, "method": method,
+            "model": scores["model"][0], "reference": reference_scores["model"][0],
+            "difference": diff.value, "ci_low": diff.low, "ci_high": diff.high,
+            "excludes_zero": diff.excludes_zero, "n_test": shape[1],
+        })  # fmt: skip
+    return rows
+
+
 def untrained_twin(model: KmerlModel, seed: int) -> KmerlModel:
     """The same architecture, input shape and vocabulary with freshly initialised weights."""
     with torch.random.fork_rng(devices=[]):

@@ -42,8 +42,8 @@ def verdicts(differences: pl.DataFrame, confidence: float = 0.95) -> list[str]:
 
 def results_markdown(results: pl.DataFrame, differences: pl.DataFrame | None = None, confidence: float = 0.95) -> str:
     """A table of one or more models: a column per model, a row per (task, leads, method);
-    with ``differences``, the paired difference to the untrained reference and whether
-    its interval excludes 0."""
+    with ``differences``, the paired difference to each reference (the untrained twin,
+    other variants) and whether its interval excludes 0."""
     if results.is_empty():
         return "No task had enough positive test records to evaluate.\n"
     models = results["model"].unique(maintain_order=True).to_list()
@@ -59,10 +59,12 @@ def results_markdown(results: pl.DataFrame, differences: pl.DataFrame | None = N
     paired = (
         {}
         if differences is None or differences.is_empty()
-        else {(r["task"], r["lead_subset"], r["method"]): r for r in differences.iter_rows(named=True)}
+        else {(r["task"], r["lead_subset"], r["method"], r["reference"]): r for r in differences.iter_rows(named=True)}
     )
-    compared = next(iter(paired.values()), None)
-    extra = [f"{compared['model']} - {compared['reference']} (paired)", "excludes 0"] if compared else []
+    # One pair of columns per reference the model was compared with (its untrained twin; in
+    # a comparison, every other variant too), in the order the differences list them.
+    compared = list({(r["model"], r["reference"]): None for r in paired.values()})
+    extra = [c for model, reference in compared for c in (f"{model} - {reference} (paired)", "excludes 0")]
     header = ["task", "leads", "method", *models, *extra, "n test", "classes"]
     lines = [
         SMALL_TEST_NOTE.format(confidence=confidence),
@@ -72,8 +74,8 @@ def results_markdown(results: pl.DataFrame, differences: pl.DataFrame | None = N
     ]
     for row in wide.iter_rows(named=True):
         values = [row["task"], row["lead_subset"], row["method"], *(row[m] or "n/a" for m in models)]
-        if compared:
-            values += _difference_cell(paired.get((row["task"], row["lead_subset"], row["method"])))
+        for _, reference in compared:
+            values += _difference_cell(paired.get((row["task"], row["lead_subset"], row["method"], reference)))
         lines.append("| " + " | ".join([*values, str(row["n_test"]), str(row["n_classes"])]) + " |")
     if paired:
         lines += ["", *(f"- {line}" for line in verdicts(differences, confidence))]  # type: ignore[arg-type]
