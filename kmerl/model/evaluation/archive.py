@@ -93,7 +93,7 @@ def evaluate_archive(
     )
     (task,) = tasks_for_sources([source])
     store = FeatureStore.open(root / "features", features.version)
-    scored_splits = task.fit_splits + task.test_splits if config.archive_folds else task.test_splits
+    scored_splits = tuple(store.manifest.rows) if config.archive_folds else task.test_splits
     if not any(store.manifest.rows.get(split) for split in scored_splits):
         raise ArchiveError(f"{source.name}: no record is in a split to score ({', '.join(scored_splits)})")
     encoder_identity = (str(model_path.resolve()), model_path.stat().st_size, model_path.stat().st_mtime_ns)

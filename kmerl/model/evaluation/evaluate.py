@@ -88,8 +88,8 @@ def evaluate_encoder(
     ``config.untrained_reference`` is off); with ``out_dir``, also write ``results.parquet``,
     ``results.md``, ``scores.parquet`` and ``differences.parquet`` there.
 
-    ``folds`` >= 2 cross-fits, for records the encoder never saw: the fit and test splits
-    are pooled, every record is scored (zero-shot directly, probes by one fitted on the
+    ``folds`` >= 2 cross-fits, for records the encoder never saw: every split of the store
+    is pooled, every record is scored (zero-shot directly, probes by one fitted on the
     other folds), so no labelled record is left out of the figures."""
     config = config or EvaluationConfig()
     trained = load_model(model_path, device)
@@ -101,8 +101,8 @@ def evaluate_encoder(
     scores: list[pl.DataFrame] = []
     differences: list[dict[str, object]] = []
     for task in tasks:
-        if folds:
-            fit = test = _records(feature_store, task, tuple(dict.fromkeys(task.fit_splits + task.test_splits)))
+        if folds:  # every split of the store: the encoder never saw any of it
+            fit = test = _records(feature_store, task, tuple(feature_store.manifest.rows))
         else:
             fit, test = _records(feature_store, task, task.fit_splits), _records(feature_store, task, task.test_splits)
         classes = _eligible_classes(test.labels, config.min_test_positives)
