@@ -133,7 +133,7 @@ def _external_evaluation(config: KmerlConfig) -> AssetsDefinition:
             )
         except (ArchiveError, SourceRefused, FileNotFoundError) as error:
             raise Failure(description=f"{archive.name}: {error}") from error
-        lines = verdicts(result.differences)
+        lines = verdicts(result.differences.filter(pl.col("reference") == "untrained"))
         return MaterializeResult(
             metadata={**_metadata(result, out_dir, max(settings.probe_fractions)), "encoder": str(model_path)},
             data_version=DataVersion(
@@ -160,8 +160,9 @@ def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> MetadataD
         "results": MetadataValue.path(str(out_dir / "results.parquet")),
         "scored_combinations": results.height,  # model x task x lead subset x method rows in the table
     }
-    if lines := verdicts(result.differences):
-        metadata["above_untrained"] = MetadataValue.md("\n".join(f"- {line}" for line in lines))
+    for reference, key in (("untrained", "above_untrained"), ("supervised", "against_supervised")):
+        if lines := verdicts(result.differences.filter(pl.col("reference") == reference)):
+            metadata[key] = MetadataValue.md("\n".join(f"- {line}" for line in lines))
     for task in results["task"].unique(maintain_order=True):
         all_leads = results.filter((pl.col("task") == task) & (pl.col("lead_subset") == "all12"))
         for row in all_leads.iter_rows(named=True):

@@ -187,8 +187,12 @@ def _print_training(out: Console, result: ExecuteInProcessResult) -> None:
     untrained: dict[str, dict[str, float]] = {}
     for key, value in evaluation.items():
         parts = key.split("/")
-        if parts[-1] == "all12" and isinstance(value, float) and len(parts) in (3, 4):
-            (rows if len(parts) == 3 else untrained).setdefault(parts[-3], {})[parts[-2]] = value
+        if parts[-1] != "all12" or not isinstance(value, float):
+            continue
+        if len(parts) == 3:
+            rows.setdefault(parts[0], {})[parts[1]] = value
+        elif len(parts) == 4 and parts[0] == "untrained":
+            untrained.setdefault(parts[1], {})[parts[2]] = value
     methods = list(dict.fromkeys(method for scores in rows.values() for method in scores))
     for method in methods:
         table.add_column(method, justify="right")

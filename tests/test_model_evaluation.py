@@ -140,7 +140,7 @@ def test_evaluation_covers_every_task_subset_and_method(
         ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv"),
         challenge_task(shared_data / "cinc2021"),
     ]
-    config = EvaluationConfig(bootstrap=200)
+    config = EvaluationConfig(bootstrap=200, supervised_reference=True)
     evaluation = evaluate_encoder(trained / "model.pt", feature_store, tasks, TEXT_ENCODER, config, out_dir=tmp_path)
     results = evaluation.results.filter(pl.col("model") == "kmerl")
     untrained = evaluation.results.filter(pl.col("model") == "untrained")  # the same architecture, random weights
@@ -150,13 +150,24 @@ def test_evaluation_covers_every_task_subset_and_method(
         assert set(rows["lead_subset"]) == set(LEAD_SUBSETS) and set(rows["method"]) == methods
         assert rows.height == len(LEAD_SUBSETS) * len(methods) == untrained.filter(pl.col("task") == task).height
     keys = ["task", "lead_subset", "method"]
-    paired = evaluation.differences.join(results, on=keys).join(untrained, on=keys, suffix="_untrained")
-    assert paired.height == evaluation.differences.height == results.height
+    to_untrained = evaluation.differences.filter(pl.col("reference") == "untrained")
+    paired = to_untrained.join(results, on=keys).join(untrained, on=keys, suffix="_untrained")
+    assert paired.height == to_untrained.height == results.height
     assert ((paired["macro_auroc"] - paired["macro_auroc_untrained"] - paired["difference"]).abs() < 1e-12).all()
     assert (paired["ci_low"] <= paired["difference"]).all() and (paired["difference"] <= paired["ci_high"]).all()
     assert (paired["excludes_zero"] == ((paired["ci_low"] > 0) | (paired["ci_high"] < 0))).all()
+    # The upper reference: the architecture trained from scratch on the full probe's labels.
+    supervised = evaluation.results.filter(pl.col("model") == "supervised")
+    assert set(supervised["method"]) == {"probe_100%"} and supervised.height == 2 * len(LEAD_SUBSETS)
+    full_probe = results.filter(pl.col("method") == "probe_100%")
+    against = evaluation.differences.filter(pl.col("reference") == "supervised").join(full_probe, on=keys)
+    against = against.join(supervised, on=keys, suffix="_supervised")
+    assert against.height == supervised.height  # every fit record trains it; a subset's probe fits those with its leads
+    assert (against["n_fit_supervised"] >= against["n_fit"]).all()
+    assert ((against["macro_auroc"] - against["macro_auroc_supervised"] - against["difference"]).abs() < 1e-12).all()
     table = (tmp_path / "results.md").read_text()
-    assert "| kmerl | untrained | kmerl - untrained (paired) | excludes 0 |" in table
+    assert "| kmerl | untrained | supervised | kmerl - untrained (paired) | excludes 0 |" in table
+    assert "| kmerl - supervised (paired) | excludes 0 | n test |" in table
     assert "- ptbxl_superclass: zero_shot_text above untrained: " in table
     assert (results["ci_low"] <= results["macro_auroc"]).all() and (results["macro_auroc"] <= results["ci_high"]).all()
     ptbxl = results.filter((pl.col("task") == "ptbxl_superclass") & (pl.col("lead_subset") == "all12"))
@@ -168,9 +179,9 @@ def test_evaluation_covers_every_task_subset_and_method(
     recomputed = differences_between(  # from the stored scores alone, as a comparison of variants does
         *(evaluation.scores.filter(pl.col("model") == model) for model in ("kmerl", "untrained")), config
     )
-    assert len(recomputed) == evaluation.differences.height
+    assert len(recomputed) == to_untrained.height
     for row, stored in zip(sorted(recomputed, key=lambda r: [str(r[k]) for k in keys]),
-                           evaluation.differences.sort(keys).iter_rows(named=True), strict=True):  # fmt: skip
+                           to_untrained.sort(keys).iter_rows(named=True), strict=True):  # fmt: skip
         assert row["difference"] == pytest.approx(stored["difference"]) and row["n_test"] == stored["n_test"]
 
     # the per-record scores reproduce the reported AUROCs
@@ -225,13 +236,13 @@ def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, sha
     tasks = [ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")]
     evaluation = EvaluationConfig(bootstrap=50, lead_subsets=("I", "all12"), probe_fractions=(0.1, 1.0))
     first = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
-    assert set(first.results["model"]) == {"kmerl", "untrained", "merl_baseline"}  # one untrained reference
+    assert set(first.results["model"]) == {"kmerl", "untrained", "supervised", "merl_baseline"}  # one of each reference
     table = (tmp_path / "comparison.md").read_text()
-    assert "| kmerl | untrained | merl_baseline | kmerl - untrained (paired) | excludes 0 |" in table
+    assert "| kmerl | untrained | supervised | merl_baseline | kmerl - untrained (paired) | excludes 0 |" in table
     assert "| kmerl - merl_baseline (paired) | excludes 0 | n test |" in table and "small" in table
     assert "zero_shot_text above merl_baseline: " in table  # a verdict against the baseline too
     rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ptbxl_superclass | all12 |")]
-    differences = {row[2]: (row[6], row[8]) for row in rows}  # method -> (minus untrained, minus the baseline)
+    differences = {row[2]: (row[7], row[11]) for row in rows}  # method -> (minus untrained, minus the baseline)
     assert all(untrained != "n/a" for untrained, _ in differences.values())
     assert differences["zero_shot_query"][1] == "n/a"  # the baseline has no query network
     assert all(baseline != "n/a" for method, (_, baseline) in differences.items() if method != "zero_shot_query")

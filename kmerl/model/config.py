@@ -192,6 +192,13 @@ class EvaluationConfig(_Frozen):
         description="Also score the same architecture with untrained weights, and the paired difference: "
         "what pretraining added.",
     )
+    supervised_reference: bool = Field(
+        False,
+        description="Also train the same architecture from scratch on the full probe's labels (not for cross-fitted "
+        "archives). Comparisons always include it; on 2 CPU cores it adds ~3.5 min to the main evaluation.",
+    )
+    supervised_epochs: int = Field(10, gt=0, description="Epochs of the supervised reference over its labels.")
+    supervised_learning_rate: float = Field(1e-3, gt=0)
     archive_folds: int = Field(
         5,
         ge=0,

@@ -113,8 +113,9 @@ def compare(
         if (eval_dir / "results.parquet").exists():
             evaluated = read_evaluation(eval_dir)
         else:
-            # One untrained reference, the first variant's twin: what the table compares against.
-            settings = evaluation.model_copy(update={"untrained_reference": name == variants[0]})
+            # One untrained and one supervised reference, beside the first variant: what the table compares against.
+            leading = name == variants[0]
+            settings = evaluation.model_copy(update={"untrained_reference": leading, "supervised_reference": leading})
             evaluated = evaluate_encoder(
                 result.model_path, store, tasks, text_encoder, settings, name, eval_dir, on_progress=on_progress
             )

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from torch import nn
 
 from kmerl.atomic import atomic_write, write_text_atomic
 from kmerl.features import FeatureSplit, FeatureStore
@@ -30,6 +31,7 @@ from kmerl.model.checkpoint import load_model
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation.metrics import macro_auroc, paired_difference
 from kmerl.model.evaluation.probe import label_subset, out_of_fold_scores, probe_scores
+from kmerl.model.evaluation.supervised import fit_supervised
 from kmerl.model.evaluation.table import results_markdown
 from kmerl.model.evaluation.tasks import EvalTask
 from kmerl.model.network import KmerlModel
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 ZERO_SHOT_TEXT = "zero_shot_text"
 ZERO_SHOT_QUERY = "zero_shot_query"
 UNTRAINED = "untrained"
+SUPERVISED = "supervised"
 
 
 def probe_method(fraction: float) -> str:
@@ -115,10 +118,19 @@ def evaluate_encoder(
         prompts = torch.from_numpy(text_encoder.encode([config.prompt_template.format(name=n) for n in names])).to(
             device
         )
+        supervised = (
+            _supervised_reference(trained, fit, config)
+            if config.supervised_reference and not folds and len(fit.record_ids)
+            else None
+        )
         for subset in config.lead_subsets:
             scored_by_model = {
                 name: _score_subset(model, fit, test, prompts, subset, config, device, folds) for name, model in models
             }
+            if supervised is not None:
+                scored_by_model[SUPERVISED] = _score_supervised(
+                    *supervised, len(fit.record_ids), test, subset, config, device
+                )
             for name, methods in scored_by_model.items():
                 for method, (fit_n, scored, test_set) in methods.items():
                     metric = macro_auroc(test_set.labels, scored, config.bootstrap, config.confidence, config.seed)
@@ -129,8 +141,9 @@ def evaluate_encoder(
                         "classes": names, "class_auroc": list(metric.per_class),
                     })  # fmt: skip
                     scores.append(_score_rows(name, task.name, subset, method, names, test_set, scored))
-            if config.untrained_reference:
-                differences += _differences_to_untrained(task.name, subset, model_name, scored_by_model, config)
+            for reference in (UNTRAINED, SUPERVISED):
+                if reference in scored_by_model:
+                    differences += _differences_to(reference, task.name, subset, model_name, scored_by_model, config)
             tracker.advance(1)
     tracker.finish()
     evaluation = Evaluation(
@@ -143,16 +156,18 @@ def evaluate_encoder(
     return evaluation
 
 
-def _differences_to_untrained(
+def _differences_to(
+    reference_name: str,
     task: str,
     subset: str,
     model_name: str,
     scored_by_model: dict[str, dict[str, tuple[int, np.ndarray, RecordSet]]],
     config: EvaluationConfig,
 ) -> list[dict[str, object]]:
-    """For each method both models were scored with: the model's macro AUROC minus its
-    untrained twin's on the same records, with the paired bootstrap interval."""
-    reference = scored_by_model[UNTRAINED]
+    """For each method both were scored with: the model's macro AUROC minus the reference's
+    (its untrained twin, the supervised model) on the same records, with the paired
+    bootstrap interval."""
+    reference = scored_by_model[reference_name]
     rows: list[dict[str, object]] = []
     for method, (_, scored, test_set) in scored_by_model[model_name].items():
         if method not in reference:
@@ -161,11 +176,46 @@ def _differences_to_untrained(
             test_set.labels, scored, reference[method][1], config.bootstrap, config.confidence, config.seed
         )
         rows.append({
-            "task": task, "lead_subset": subset, "method": method, "model": model_name, "reference": UNTRAINED,
+            "task": task, "lead_subset": subset, "method": method, "model": model_name, "reference": reference_name,
             "difference": diff.value, "ci_low": diff.low, "ci_high": diff.high,
             "excludes_zero": diff.excludes_zero, "n_test": len(test_set.record_ids),
         })  # fmt: skip
     return rows
+
+
+def _supervised_reference(
+    trained: KmerlModel, fit: RecordSet, config: EvaluationConfig
+) -> tuple[KmerlModel, nn.Linear]:
+    """The trained model's architecture from fresh weights, trained on every fit record's labels."""
+    signals, masks = [], []
+    for split, positions in fit.parts:
+        signals.append(split.rows(positions, columns=("signal",))["signal"].astype(np.float32, copy=False))
+        masks.append(split.column("lead_mask")[positions])
+    model = untrained_twin(trained, config.seed + 1)
+    head = fit_supervised(
+        model, np.concatenate(signals), np.concatenate(masks), fit.labels,
+        config.supervised_epochs, config.supervised_learning_rate, config.batch_size, config.seed,
+    )  # fmt: skip
+    return model, head
+
+
+@torch.no_grad()
+def _score_supervised(
+    model: KmerlModel,
+    head: nn.Linear,
+    fitted: int,
+    test: RecordSet,
+    subset: str,
+    config: EvaluationConfig,
+    device: str,
+) -> dict[str, tuple[int, np.ndarray, RecordSet]]:
+    """The supervised model's probabilities on the test records holding one of the subset's
+    leads (the records every model is scored on), beside the full probe."""
+    wanted = np.array(lead_mask(LEAD_SUBSETS[subset]))
+    test = test.select((test.lead_masks & wanted).any(axis=1))
+    features = embed_records(model, test, wanted, None, config.batch_size, device).features
+    scores = torch.sigmoid(head(torch.from_numpy(features).to(device))).cpu().numpy().astype(np.float64)
+    return {probe_method(1.0): (fitted, scores, test)}
 
 
 def differences_between(
