@@ -12,18 +12,21 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from kmerl.corpora import PtbXlReports, ReportCorpusConfig
+from kmerl.corpora import PtbXlReports, ReportCorpusConfig, ReportTable
 from kmerl.extraction.config import ExtractionConfig
 from kmerl.home import HomeLayout
 from kmerl.ingest.config import IngestConfig
 from kmerl.model.config import ModelConfig
 from kmerl.sources import ChallengeSource, PtbXlSource, SourceConfig, WfdbFolderSource
+from kmerl.sources.base import SourceAdapter
 
 # Archives a trained encoder is evaluated on: the kinds whose labels define a task.
 EvaluationArchive = Annotated[PtbXlSource | ChallengeSource, Field(discriminator="kind")]
+
+_Named = SourceAdapter | PtbXlReports | ReportTable  # a configured source, corpus or evaluation archive
 
 CONFIG_ENV = "KMERL_CONFIG"
 SAMPLE_DATA = Path("../shared/data")
@@ -116,21 +119,15 @@ class KmerlConfig(BaseSettings):
     def _absolute_home(cls, home: Path) -> Path:
         return home.expanduser().resolve()
 
-    @field_validator("sources")
+    @field_validator("sources", "corpora", "evaluation_archives")
     @classmethod
-    def _unique_names(cls, sources: list[SourceConfig]) -> list[SourceConfig]:
-        names = [source.name for source in sources]
+    def _named_once_with_absolute_paths(cls, entries: list[_Named], info: ValidationInfo) -> list[_Named]:
+        """Entries are found by name, so a name is used once; their files by absolute path."""
+        names = [entry.name for entry in entries]
         if duplicated := sorted({name for name in names if names.count(name) > 1}):
-            raise ValueError(f"source names must be unique; repeated: {duplicated}")
-        return [source.model_copy(update={"root": source.root.expanduser().resolve()}) for source in sources]
-
-    @field_validator("corpora")
-    @classmethod
-    def _unique_corpora(cls, corpora: list[ReportCorpusConfig]) -> list[ReportCorpusConfig]:
-        names = [corpus.name for corpus in corpora]
-        if duplicated := sorted({name for name in names if names.count(name) > 1}):
-            raise ValueError(f"corpus names must be unique; repeated: {duplicated}")
-        return [corpus.model_copy(update={"path": corpus.path.expanduser().resolve()}) for corpus in corpora]
+            raise ValueError(f"{info.field_name} need distinct names; repeated: {duplicated}")
+        field = "path" if info.field_name == "corpora" else "root"
+        return [entry.model_copy(update={field: getattr(entry, field).expanduser().resolve()}) for entry in entries]
 
     @model_validator(mode="after")
     def _corpora_apart_from_sources(self) -> KmerlConfig:
@@ -138,14 +135,6 @@ class KmerlConfig(BaseSettings):
         if shared := sorted({c.name for c in self.corpora} & {s.name for s in self.sources}):
             raise ValueError(f"a report corpus and a source share the name(s) {shared}")
         return self
-
-    @field_validator("evaluation_archives")
-    @classmethod
-    def _unique_archives(cls, archives: list[EvaluationArchive]) -> list[EvaluationArchive]:
-        names = [archive.name for archive in archives]
-        if duplicated := sorted({name for name in names if names.count(name) > 1}):
-            raise ValueError(f"evaluation archive names must be unique; repeated: {duplicated}")
-        return [archive.model_copy(update={"root": archive.root.expanduser().resolve()}) for archive in archives]
 
     @model_validator(mode="after")
     def _archives_never_trained_on(self) -> KmerlConfig:
