@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
@@ -10,11 +11,13 @@ from sklearn.preprocessing import StandardScaler
 
 from kmerl.features import FeatureStore
 from kmerl.leads import LEAD_SUBSETS
+from kmerl.model.checkpoint import load_model
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation import challenge_task, evaluate_encoder, macro_auroc, ptbxl_superclass_task, read_evaluation
-from kmerl.model.evaluation.evaluate import differences_between, record_folds
+from kmerl.model.evaluation.evaluate import differences_between, record_folds, untrained_twin
 from kmerl.model.evaluation.metrics import auroc, auroc_rows, paired_difference
 from kmerl.model.evaluation.probe import label_subset, out_of_fold_scores, probe_scores
+from kmerl.model.evaluation.supervised import fit_supervised
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
 from kmerl.model.runs import read_metrics
 from kmerl.model.train import train
@@ -130,6 +133,20 @@ def trained(tmp_path_factory: pytest.TempPathFactory, feature_store_root: Path) 
     out = tmp_path_factory.mktemp("evaluated-run")
     train(tiny_config(epochs=1), feature_store_root, out)
     return out
+
+
+def test_the_supervised_reference_is_the_same_model_every_run(trained: Path) -> None:
+    model = load_model(trained / "model.pt", "cpu")
+    rng = np.random.default_rng(0)
+    signals = rng.standard_normal((12, 12, model.shape.samples)).astype(np.float32)
+    masks, labels = np.ones((12, 12), bool), rng.random((12, 3)) < 0.5
+
+    def head_weights(seed: int) -> torch.Tensor:
+        twin = untrained_twin(model, 1)
+        torch.manual_seed(seed + 100)  # whatever the global generator holds: the fit is seeded on its own
+        return fit_supervised(twin, signals, masks, labels, 2, 1e-3, 4, seed).weight.detach()
+
+    assert torch.equal(head_weights(0), head_weights(0)) and not torch.equal(head_weights(0), head_weights(1))
 
 
 @pytest.mark.slow

@@ -9,7 +9,9 @@ number is a macro AUROC with a bootstrap interval over the test records.
 Beside the trained encoder, the same architecture with untrained weights is scored
 the same way on the same records (``untrained_reference``), with the paired bootstrap
 of the difference: a random encoder with a linear probe can match pretrained ones, so
-a number without that reference does not say what pretraining added.
+a number without that reference does not say what pretraining added. With
+``supervised_reference`` (always in comparisons), the architecture trained from scratch
+on the full probe's labels is scored beside ``probe_100%`` the same way.
 """
 
 from __future__ import annotations

@@ -31,20 +31,41 @@ def fit_supervised(
     """Train ``model``'s encoder (fresh weights, changed in place) and a linear head with
     binary cross-entropy on ``labels`` (records, classes); returns the head."""
     device = next(model.parameters()).device
-    with torch.random.fork_rng(devices=[]):
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)  # as pretraining does: the same reference every run
+    try:
+        return _fit(model, signals, lead_masks, labels, epochs, learning_rate, batch_size, seed, device)
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+
+
+def _fit(
+    model: KmerlModel,
+    signals: np.ndarray,
+    lead_masks: np.ndarray,
+    labels: np.ndarray,
+    epochs: int,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    device: torch.device,
+) -> nn.Linear:
+    with torch.random.fork_rng(devices=[]):  # seeded head, dropout and order
         torch.manual_seed(seed)
         head = nn.Linear(model.config.encoder.width, labels.shape[1]).to(device)
-    optimiser = torch.optim.AdamW([*model.encoder.parameters(), *head.parameters()], lr=learning_rate)
-    order = np.random.default_rng(seed)
-    targets = torch.from_numpy(labels.astype(np.float32)).to(device)
-    model.train()
-    for _ in range(epochs):
-        for batch in np.array_split(order.permutation(len(labels)), math.ceil(len(labels) / batch_size)):
-            signal, mask = torch.from_numpy(signals[batch]).to(device), torch.from_numpy(lead_masks[batch]).to(device)
-            output = model.encode_ecg(signal, mask)
-            loss = F.binary_cross_entropy_with_logits(head(output.features), targets[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
+        optimiser = torch.optim.AdamW([*model.encoder.parameters(), *head.parameters()], lr=learning_rate)
+        order = np.random.default_rng(seed)
+        targets = torch.from_numpy(labels.astype(np.float32)).to(device)
+        model.train()
+        for _ in range(epochs):
+            for batch in np.array_split(order.permutation(len(labels)), math.ceil(len(labels) / batch_size)):
+                signal, mask = (
+                    torch.from_numpy(signals[batch]).to(device),
+                    torch.from_numpy(lead_masks[batch]).to(device),
+                )
+                loss = F.binary_cross_entropy_with_logits(head(model.encode_ecg(signal, mask).features), targets[batch])
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
     model.eval()
     return head.eval()
