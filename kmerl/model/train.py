@@ -42,6 +42,7 @@ from kmerl.features.dataset import Batch, FeatureDataset, whole_batch
 from kmerl.hashing import stable_hash
 from kmerl.model import checkpoint
 from kmerl.model.config import TrainConfig
+from kmerl.model.determinism import deterministic_algorithms
 from kmerl.model.distributed import Distributed, init_distributed, resolve_device
 from kmerl.model.network import KmerlModel
 from kmerl.model.runs import Metrics, RunDirectory, read_metrics, run_key, step_progress
@@ -81,14 +82,10 @@ def train(
     ``"step"`` or ``"epoch"``).
     """
     context = init_distributed()
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
-    if config.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # what deterministic cuBLAS needs
-        torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        return _Trainer(config, feature_store_dir, out_dir, on_metrics, feature_store_version, context).run()
+        with deterministic_algorithms(config.deterministic):
+            return _Trainer(config, feature_store_dir, out_dir, on_metrics, feature_store_version, context).run()
     finally:
-        torch.use_deterministic_algorithms(deterministic_before)
         context.close()
 
 

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kmerl.model.determinism import deterministic_algorithms
 from kmerl.model.network import KmerlModel
 
 
@@ -31,26 +32,8 @@ def fit_supervised(
     """Train ``model``'s encoder (fresh weights, changed in place) and a linear head with
     binary cross-entropy on ``labels`` (records, classes); returns the head."""
     device = next(model.parameters()).device
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)  # as pretraining does: the same reference every run
-    try:
-        return _fit(model, signals, lead_masks, labels, epochs, learning_rate, batch_size, seed, device)
-    finally:
-        torch.use_deterministic_algorithms(deterministic_before)
-
-
-def _fit(
-    model: KmerlModel,
-    signals: np.ndarray,
-    lead_masks: np.ndarray,
-    labels: np.ndarray,
-    epochs: int,
-    learning_rate: float,
-    batch_size: int,
-    seed: int,
-    device: torch.device,
-) -> nn.Linear:
-    with torch.random.fork_rng(devices=[]):  # seeded head, dropout and order
+    # Seeded head, dropout and order, deterministic kernels: the same reference every run.
+    with deterministic_algorithms(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head = nn.Linear(model.config.encoder.width, labels.shape[1]).to(device)
         optimiser = torch.optim.AdamW([*model.encoder.parameters(), *head.parameters()], lr=learning_rate)
