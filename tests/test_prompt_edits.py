@@ -24,6 +24,17 @@ def _latest_code_version(base: str) -> str | None:
     return tags.get("dagster/code_version")
 
 
+def _quiet_for(base: str, seconds: float) -> bool:
+    """No run queued or started for ``seconds`` (over two automation ticks): the runs the
+    first extraction set off downstream have been submitted and have finished."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if graphql(base, RUNS)["runsOrError"]["results"]:
+            return False
+        time.sleep(1)
+    return True
+
+
 def _wait_for(condition, timeout_s: float, what: str):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -48,7 +59,7 @@ def test_editing_a_prompt_re_extracts_under_the_new_version_with_the_daemon_runn
     with dagster_dev(tmp_path, config) as base:
         launch_partition(base, "per_source", "samples")
         _wait_for(lambda: _latest_code_version(base) == before, 420, "the first extraction")
-        _wait_for(lambda: not graphql(base, RUNS)["runsOrError"]["results"], 420, "the runs to finish")
+        _wait_for(lambda: _quiet_for(base, 12), 420, "the runs to finish")
 
         system = prompt / "system.md"
         system.write_text(system.read_text() + "Answer for every finding listed.\n")
