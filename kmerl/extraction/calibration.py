@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kmerl.atomic import write_text_atomic
 from kmerl.extraction.lexicon import Lexicon, knowledge_from_reading
-from kmerl.extraction.quality import label_entities, widen
+from kmerl.extraction.quality import BootstrapConfig, label_entities, score_extraction, widen
 from kmerl.extraction.schema import ASSERTED
 from kmerl.extraction.text import fold, prepare_report
 from kmerl.extraction.vocabulary import Vocabulary, WithheldContext
@@ -74,10 +74,13 @@ def kind_precision(records: pl.DataFrame, vocabulary: Vocabulary) -> tuple[pl.Da
         .agg(mentions=pl.len(), precision=pl.col("confirmed").fill_null(False).mean())
         .sort(KIND)
     )
-    predicted = widen(mentions.select("record_id", "entity_id"), unwithheld).filter(pl.col("entity_id").is_in(scored))
-    hits = predicted.join(truth, on=["record_id", "entity_id"]).height
-    f1 = 2 * hits / (predicted.height + truth.height) if predicted.height + truth.height else 0.0
-    return kinds, f1
+    # Every kind asserted, scored as the quality report scores (one record, one "report").
+    asserted = mentions.select(pl.col("record_id").alias("report_key"), "entity_id", "status")
+    report = score_extraction(
+        "lexicon", "calibration", records.with_columns(report_key=pl.col("record_id")), asserted, unwithheld,
+        bootstrap=BootstrapConfig(resamples=1),
+    )  # fmt: skip
+    return kinds, float(report.summary["micro_f1"])
 
 
 def fit_withheld(records: pl.DataFrame, vocabulary: Vocabulary, config: CalibrationConfig) -> list[WithheldContext]:
