@@ -120,6 +120,9 @@ def test_a_prompt_edit_re_extracts_without_a_reload_and_nothing_runs_unprompted(
     tick = defs.resolve_sensor_def("prompt_sensor")(build_sensor_context(instance=instance, definitions=defs))
     (edited,) = tick.asset_events
     assert edited.tags["dagster/data_version"] == describe_extractor(config.extraction).prompt_version
+    # The sensor asks for the re-extraction itself, once per source and version.
+    assert [(r.job_name, r.partition_key) for r in tick.run_requests] == [(None, "samples")]
+    assert tick.run_requests[0].run_key == f"{edited.tags['dagster/data_version']}:samples"
     assert (
         edited.tags["dagster/data_version"]
         != prompt_observation(config.model_copy(update={"extraction": ExtractionConfig()})).tags["dagster/data_version"]
@@ -128,6 +131,15 @@ def test_a_prompt_edit_re_extracts_without_a_reload_and_nothing_runs_unprompted(
     evaluation = evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluation.cursor)
     assert _requested(evaluation, defs) == {"report_knowledge"}  # re-extraction only, ecg_signals untouched
     assert evaluation.get_requested_partitions(REPORT_KNOWLEDGE) == {"samples"}
+
+
+def test_a_new_instance_records_the_prompt_version_and_starts_nothing(
+    tmp_path: Path, wfdb_samples_root: Path, instance: DagsterInstance
+) -> None:
+    source = WfdbFolderSource(name="samples", root=wfdb_samples_root)
+    defs = build_definitions(KmerlConfig(home=tmp_path, sources=[source]))
+    tick = defs.resolve_sensor_def("prompt_sensor")(build_sensor_context(instance=instance, definitions=defs))
+    assert len(tick.asset_events) == 1 and tick.run_requests == []
 
 
 def test_nightly_refresh_requests_every_source(tmp_path: Path, shared_data: Path) -> None:

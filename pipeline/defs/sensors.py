@@ -3,6 +3,8 @@
 An observation counts as an update for ``eager()`` even when its data version is the
 one recorded last, so the sensors (and the main run) record only versions the
 instance does not hold yet: the first ``make ui`` after ``make run`` starts nothing.
+A changed prompt also requests the re-extraction itself: ``eager()`` misses an update
+that lands in the same automation tick as a materialization of the asset it feeds.
 """
 
 from collections.abc import Callable, Iterable
@@ -15,6 +17,7 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DagsterInstance,
     DefaultSensorStatus,
+    RunRequest,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -27,6 +30,7 @@ from kmerl.config import KmerlConfig
 from kmerl.extraction import describe_extractor
 from kmerl.sources import SourceAdapter
 from kmerl.sources.fingerprint import fingerprint_archive
+from pipeline.defs.jobs import EXTRACT_JOB
 
 
 def archive_observations(source: SourceAdapter) -> list[AssetObservation]:
@@ -70,20 +74,21 @@ def _latest_version(instance: DagsterInstance, key: AssetKey, partition: str | N
     return observation.tags.get(DATA_VERSION_TAG) if observation else None
 
 
-def _observing(
-    name: str, interval_s: int, key: AssetKey
+def _polling(
+    name: str, interval_s: int, *, job_name: str | None = None, assets: list[AssetKey] | None = None
 ) -> Callable[[Callable[[SensorEvaluationContext], SensorResult]], SensorDefinition]:
-    """A sensor that records observations of ``key``, running by default."""
+    """A sensor polling every ``interval_s`` for a job or some assets, running by default."""
     return sensor(
         name=name,
         minimum_interval_seconds=interval_s,
         default_status=DefaultSensorStatus.RUNNING,
-        asset_selection=[key],
+        job_name=job_name,
+        asset_selection=assets,
     )
 
 
 def raw_archive_sensor(config: KmerlConfig) -> SensorDefinition:
-    @_observing("raw_archive_sensor", config.orchestration.raw_archive_poll_seconds, RAW_ARCHIVES)
+    @_polling("raw_archive_sensor", config.orchestration.raw_archive_poll_seconds, assets=[RAW_ARCHIVES])
     def watch(context: SensorEvaluationContext) -> SensorResult:
         """Records a new data version of an archive when its files change; the
         automation condition of ecg_signals then re-ingests that partition."""
@@ -102,11 +107,21 @@ def raw_archive_sensor(config: KmerlConfig) -> SensorDefinition:
 
 
 def prompt_sensor(config: KmerlConfig) -> SensorDefinition:
-    @_observing("prompt_sensor", config.orchestration.prompt_poll_seconds, EXTRACTION_PROMPT)
+    @_polling("prompt_sensor", config.orchestration.prompt_poll_seconds, job_name=EXTRACT_JOB)
     def watch(context: SensorEvaluationContext) -> SensorResult:
         """Records a new prompt version when a prompt file (or the vocabulary, model,
-        sampling) changes; report_knowledge then re-extracts under it, with no reload."""
-        return SensorResult(asset_events=unrecorded(context.instance, [prompt_observation(config)]))
+        sampling) changes, and requests report_knowledge of every source under it, with
+        no reload. An instance's first observation only records the version."""
+        observation = prompt_observation(config)
+        version = observation.tags[DATA_VERSION_TAG]
+        recorded = _latest_version(context.instance, EXTRACTION_PROMPT, None)
+        if recorded == version:
+            return SensorResult(asset_events=[])
+        requests = [
+            RunRequest(run_key=f"{version}:{partition}", partition_key=partition)
+            for partition in (config.partition_keys if recorded is not None else [])
+        ]
+        return SensorResult(asset_events=[observation], run_requests=requests)
 
     return watch
 
