@@ -8,6 +8,7 @@ finished run is published in the run store, where evaluation finds it.
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from dagster import (
@@ -24,13 +25,14 @@ from upath import UPath
 
 from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from assets.shared.keys import FEATURE_STORE, KMERL_ENCODER
-from assets.shared.metadata import MetadataDict, png_markdown, rounded
+from assets.shared.metadata import MetadataDict, inline_chart, png_markdown, rounded
 from assets.shared.partitions import PIPELINE_GROUP
 from assets.shared.pools import GPU_POOL
 from assets.shared.resources import StageProgress, StorageResource
 from kmerl.atomic import write_text_atomic
 from kmerl.config import KmerlConfig, TrainingLaunchConfig
 from kmerl.features import FeatureStore
+from kmerl.inline_charts import colour_legend, line_chart
 from kmerl.model.plots import loss_curves
 from kmerl.model.runs import Metrics, RunManifest, RunStore, following_steps, read_metrics, run_key, step_progress
 from kmerl.progress import Progress
@@ -112,7 +114,9 @@ def training_command(
 
 def _metadata(runs: RunStore, manifest: RunManifest) -> MetadataDict:
     metrics = read_metrics(runs.run(manifest.version).root)
-    metadata: MetadataDict = {
+    # The loss chart drawn in place first: what the page opens on.
+    metadata: MetadataDict = {"loss_chart": _loss_chart(metrics)} if metrics else {}
+    metadata |= {
         "run_key": manifest.version,
         "feature_store_version": manifest.feature_store_version,
         "model_path": MetadataValue.path(str(runs.model_file(manifest))),
@@ -123,3 +127,15 @@ def _metadata(runs: RunStore, manifest: RunManifest) -> MetadataDict:
     if metrics:
         metadata["loss_curves"] = png_markdown(loss_curves({"kmerl": metrics}), "loss curves")
     return metadata
+
+
+def _loss_chart(metrics: Sequence[Metrics]) -> MetadataValue:
+    """Training loss per logged step and validation loss per epoch, drawn in place."""
+    training = [(float(m["step"]), float(m["loss"])) for m in metrics if m["event"] == "step"]
+    epochs = [m for m in metrics if m["event"] == "epoch" and "val_loss" in m]
+    series = {"training": training, "validation": [(float(m["step"]), float(m["val_loss"])) for m in epochs]}
+    caption = f"loss per optimiser step ({colour_legend(list(series))})"
+    if training:
+        (first_step, first), (last_step, last) = training[0], training[-1]
+        caption += f": {first:.3f} at step {first_step:.0f}, {last:.3f} at {last_step:.0f}"
+    return inline_chart(line_chart(series), caption)

@@ -26,6 +26,12 @@ def test_definitions_load_with_one_partition_per_sample_source() -> None:
     assert job.partitions_def.get_partition_keys() == ["ptbxl", "cinc2021", "wfdb_samples"]
 
 
+def test_the_comparison_of_variants_is_drawn_apart_from_the_pipeline_it_does_not_feed() -> None:
+    graph = defs.resolve_asset_graph()
+    assert graph.all_group_names == {"kmerl", "comparison"}
+    assert {key.to_user_string() for key in graph.asset_keys_for_group("comparison")} == {"model_comparison"}
+
+
 def test_ecg_signals_materializes_with_metadata_checks_and_a_stable_data_version(tmp_path: Path) -> None:
     job = build_definitions(KmerlConfig(home=tmp_path)).resolve_job_def(INGEST_JOB)
     with DagsterInstance.ephemeral() as instance:

@@ -4,14 +4,10 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-from playwright.sync_api import sync_playwright
 
-from tests.webserver import PROJECT_ROOT, dagster_dev, graphql, launch_partition
+from tests.webserver import ARTIFACTS, browser_page, dagster_dev, graphql, launch_partition
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
 ASSETS = "{ assetNodes { assetKey { path } } }"
 PIPELINE_ASSETS = {
@@ -55,21 +51,8 @@ def test_graphql_lists_assets_and_runs_a_materialization(webserver: str) -> None
 
 def test_browser_shows_the_asset_graph(webserver: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(f"{webserver}/asset-groups", wait_until="networkidle")
-        try:
-            skip = page.get_by_role("button", name="Skip")  # the first-visit newsletter dialog
-            skip.wait_for(timeout=10_000)
-            skip.click()
-        except PlaywrightTimeoutError:
-            pass
+    with browser_page(webserver, "/asset-groups") as page:
         page.get_by_text("encoder_evaluation").first.wait_for(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "asset-graph.png"), full_page=True)
         text = page.inner_text("body")
-        browser.close()
     assert set(text.split()) >= PIPELINE_ASSETS

@@ -9,6 +9,8 @@ from typing import Any
 import pyarrow as pa
 from dagster import MetadataValue, TableColumn, TableSchema
 
+from kmerl.inline_charts import data_uri
+
 # The tag under which Dagster stores an event's data version (not exported by dagster).
 DATA_VERSION_TAG = "dagster/data_version"
 
@@ -20,10 +22,23 @@ def table_schema(schema: pa.Schema) -> TableSchema:
     return TableSchema(columns=[TableColumn(field.name, str(field.type)) for field in schema])
 
 
+# The asset page draws a Markdown value in place only below this many characters;
+# longer ones (every PNG) open from a "[Show Markdown]" link.
+INLINE_MARKDOWN_LIMIT = 1000
+
+
 def png_markdown(png: bytes, caption: str) -> MetadataValue:
-    """An image the asset page shows inline (Dagster renders data-URI markdown images)."""
+    """A full-size figure, opened from the asset page's "[Show Markdown]" link."""
     encoded = base64.b64encode(png).decode()
     return MetadataValue.md(f"![{caption}](data:image/png;base64,{encoded})")
+
+
+def inline_chart(svg: str, caption: str) -> MetadataValue:
+    """A chart of :mod:`kmerl.inline_charts` the asset page draws in place, its caption below."""
+    text = f"![chart]({data_uri(svg)})\n\n{caption}"
+    if len(text) >= INLINE_MARKDOWN_LIMIT:
+        raise ValueError(f"an inline chart must stay under {INLINE_MARKDOWN_LIMIT} characters, not {len(text)}")
+    return MetadataValue.md(text)
 
 
 def counts_markdown(counts: Mapping[str, int], key_header: str, value_header: str = "records") -> MetadataValue:

@@ -8,6 +8,8 @@ from kmerl.config import KmerlConfig
 
 # One group: the whole pipeline reads as one asset graph, stage after stage.
 PIPELINE_GROUP = "kmerl"
+# The on-demand comparison of pretraining variants, which feeds nothing, apart from it.
+COMPARISON_GROUP = "comparison"
 
 
 def corpus_partitions(config: KmerlConfig) -> StaticPartitionsDefinition:
