@@ -19,14 +19,18 @@ from dagster import (
 
 from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
 from assets.shared.keys import ENCODER_EVALUATION, EXTERNAL_EVALUATION, FEATURE_STORE, KMERL_ENCODER
-from assets.shared.metadata import MetadataDict, png_markdown
+from assets.shared.metadata import MetadataDict, inline_chart, png_markdown
 from assets.shared.partitions import PIPELINE_GROUP, evaluation_archive_partitions
 from assets.shared.resources import StageProgress, StorageResource
 from kmerl.config import KmerlConfig
 from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
+from kmerl.inline_charts import AUROC_AXIS, AUROC_FLOOR, bar_chart, colour_legend
+from kmerl.leads import LEAD_SUBSETS
+from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation.archive import ArchiveError, evaluate_archive
 from kmerl.model.evaluation.evaluate import (
+    UNTRAINED,
     ZERO_SHOT_TEXT,
     Evaluation,
     evaluate_encoder,
@@ -35,8 +39,9 @@ from kmerl.model.evaluation.evaluate import (
 )
 from kmerl.model.evaluation.table import results_markdown, verdicts
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
+from kmerl.model.experiments import MERL_BASELINE, train_reference
 from kmerl.model.plots import partial_lead_chart, roc_curves
-from kmerl.model.runs import RunStore
+from kmerl.model.runs import RunManifest, RunStore
 from kmerl.sources.base import SourceRefused
 from kmerl.text_encoder import MiniLmEncoder
 
@@ -83,6 +88,7 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
                 settings,
                 out_dir=out_dir,
                 on_progress=progress.reporter(context, "evaluate"),
+                references=_references(context, storage, run, settings),
             )
         return MaterializeResult(
             metadata=_metadata(result, out_dir, max(settings.probe_fractions)),
@@ -121,7 +127,8 @@ def _external_evaluation(config: KmerlConfig) -> AssetsDefinition:
         archive = config.evaluation_archive(context.partition_key)
         runs = RunStore(storage.layout.runs)
         try:
-            model_path = runs.model_file(runs.current())
+            run = runs.current()
+            model_path = runs.model_file(run)
             result, out_dir = evaluate_archive(
                 archive,
                 model_path,
@@ -130,6 +137,7 @@ def _external_evaluation(config: KmerlConfig) -> AssetsDefinition:
                 settings,
                 config.ingest,
                 on_progress=progress.reporter(context, "evaluate"),
+                references=_references(context, storage, run, settings),
             )
         except (ArchiveError, SourceRefused, FileNotFoundError) as error:
             raise Failure(description=f"{archive.name}: {error}") from error
@@ -153,22 +161,51 @@ def _external_evaluation(config: KmerlConfig) -> AssetsDefinition:
     return external_evaluation
 
 
+def _references(
+    context: AssetExecutionContext, storage: StorageResource, run: RunManifest, settings: EvaluationConfig
+) -> dict[str, Path]:
+    """The trained encoders scored beside ``run``'s: the MERL-style baseline when asked for,
+    pretrained once on the same feature store version, budget and seed."""
+    if not settings.merl_reference:
+        return {}
+    context.log.info("the MERL-style reference: same feature store, budget and seed (trained once, then reused)")
+    path = train_reference(
+        MERL_BASELINE,
+        run.config,
+        storage.layout.feature_store,
+        storage.layout.comparison / "runs",  # shared with model_comparison's first seed
+        run.feature_store_version,
+    )
+    return {MERL_BASELINE: path}
+
+
 def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> MetadataDict:
     results = result.results
-    metadata: MetadataDict = {
+    methods = (ZERO_SHOT_TEXT, probe_method(full_probe))
+    tasks = results["task"].unique(maintain_order=True).to_list()
+    metadata: MetadataDict = {  # the charts drawn in place first: what the page opens on
+        f"auroc_chart/{task}/{method}": _beside_untrained_chart(results, task, method)
+        for task in tasks
+        for method in methods
+    }
+    metadata |= {
         "results_table": MetadataValue.md(results_markdown(results, result.differences)),
         "results": MetadataValue.path(str(out_dir / "results.parquet")),
         "scored_combinations": results.height,  # model x task x lead subset x method rows in the table
     }
-    for reference, key in (("untrained", "above_untrained"), ("supervised", "against_supervised")):
+    for reference, key in (
+        ("untrained", "above_untrained"),
+        (MERL_BASELINE, "against_merl_baseline"),
+        ("supervised", "against_supervised"),
+    ):
         if lines := verdicts(result.differences.filter(pl.col("reference") == reference)):
             metadata[key] = MetadataValue.md("\n".join(f"- {line}" for line in lines))
-    for task in results["task"].unique(maintain_order=True):
+    for task in tasks:
         all_leads = results.filter((pl.col("task") == task) & (pl.col("lead_subset") == "all12"))
         for row in all_leads.iter_rows(named=True):
             prefix = "" if row["model"] == MODEL_NAME else f"{row['model']}/"
             metadata[f"{prefix}{task}/{row['method']}/all12"] = round(float(row["macro_auroc"]), 3)
-        for method in (ZERO_SHOT_TEXT, probe_method(full_probe)):
+        for method in methods:
             metadata[f"partial_leads/{task}/{method}"] = png_markdown(
                 partial_lead_chart(results, task, method), f"{task} {method} by lead subset"
             )
@@ -183,3 +220,14 @@ def _metadata(result: Evaluation, out_dir: Path, full_probe: float) -> MetadataD
                     roc_curves(rows, f"{task}, {method}, all 12 leads"), f"ROC {task} {method}"
                 )
     return metadata
+
+
+def _beside_untrained_chart(results: pl.DataFrame, task: str, method: str) -> MetadataValue:
+    """Macro AUROC per lead subset, the encoder beside its untrained twin, drawn in place."""
+    rows = results.filter((pl.col("task") == task) & (pl.col("method") == method))
+    models = [model for model in (MODEL_NAME, UNTRAINED) if model in rows["model"]]
+    subsets = [subset for subset in LEAD_SUBSETS if subset in rows["lead_subset"]]
+    auroc = {(r["model"], r["lead_subset"]): r["macro_auroc"] for r in rows.iter_rows(named=True)}
+    by_model = {model: [auroc.get((model, subset)) for subset in subsets] for model in models}
+    svg = bar_chart(subsets, by_model, low=AUROC_FLOOR)
+    return inline_chart(svg, f"{task}, {method}: macro AUROC by lead subset ({colour_legend(models)}; {AUROC_AXIS})")

@@ -7,6 +7,7 @@
         report_knowledge/          knowledge store (kmerl.extraction.store; `kmerl audit` reads it)
         feature_store/             feature store (kmerl.features)
         kmerl_encoder/             training runs (kmerl.model.runs), when the stores are local
+            comparison/            model_comparison: variants' runs per seed (the MERL-style reference too), tables
     <home>/runs/                   training runs when the stores are remote (runs need a file system)
     <home>/models/                 LLMs converted for vLLM
     <home>/cache/vllm/             vLLM's compile and download cache
@@ -52,6 +53,11 @@ class HomeLayout:
         return Path(self.store_root / "kmerl_encoder") if is_local(self.store_root) else self.home / "runs"
 
     @property
+    def comparison(self) -> Path:
+        """The comparison of variants; its ``runs/`` also holds the evaluation's MERL-style reference."""
+        return self.runs / "comparison"
+
+    @property
     def models(self) -> Path:
         return self.home / "models"
 
@@ -74,7 +80,7 @@ class HomeLayout:
     def paths(self) -> dict[str, str]:
         """Every path by name, as ``kmerl home`` prints them."""
         names = (
-            "store_root", "signal_store", "knowledge_store", "feature_store", "runs",
+            "store_root", "signal_store", "knowledge_store", "feature_store", "runs", "comparison",
             "models", "vllm_cache", "dagster", "experiments", "logs",
         )  # fmt: skip
         return {name: str(getattr(self, name)) for name in names}

@@ -5,17 +5,20 @@ baseline and ablations."""
 
 from pathlib import Path
 
+import polars as pl
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter, instance_for_test
 
-from assets.shared.metadata import metadata_values
+from assets.shared.metadata import INLINE_MARKDOWN_LIMIT, metadata_values
 from kmerl.config import KmerlConfig
 from kmerl.extraction import ExtractionConfig
 from kmerl.ingest import IngestConfig
-from kmerl.model.config import EvaluationConfig, ModelConfig, TrainConfig
+from kmerl.model.config import ComparisonConfig, EvaluationConfig, ModelConfig, TrainConfig
+from kmerl.model.evaluation.tasks import tasks_for_sources
 from kmerl.sources import ChallengeSource, PtbXlSource
 from pipeline.defs import build_definitions
 from pipeline.defs.jobs import COMPARE_JOB, PER_SOURCE_JOB, TRAIN_JOB
+from tests.webserver import ARTIFACTS, browser_page, dagster_webserver
 
 pytestmark = pytest.mark.slow  # trains the default encoder, then four variants
 
@@ -41,7 +44,11 @@ def config(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Kmerl
         ],
         ingest=IngestConfig(workers=1),
         extraction=ExtractionConfig(backend="lexicon"),
-        model=ModelConfig(training=TrainConfig(epochs=1), evaluation=EvaluationConfig(bootstrap=20)),
+        model=ModelConfig(
+            training=TrainConfig(epochs=1),
+            evaluation=EvaluationConfig(bootstrap=20),
+            comparison=ComparisonConfig(seeds=(0, 1)),  # the mechanics of seeds; the default is three
+        ),
     )
 
 
@@ -62,6 +69,7 @@ def test_the_whole_graph_materializes_with_plots_checks_and_versions(config: Kme
     assert encoder["epochs"] == 1 and Path(str(encoder["model_path"])).exists()
     assert encoder["feature_store_version"] == features["feature_store_version"]
     assert "data:image/png;base64," in str(encoder["loss_curves"])
+    assert len(str(encoder["loss_chart"])) < INLINE_MARKDOWN_LIMIT
     evaluation = _metadata(result, "encoder_evaluation")
     assert "ptbxl_superclass" in str(evaluation["results_table"]) and "cinc2021_snomed" in str(
         evaluation["results_table"]
@@ -106,3 +114,46 @@ def test_the_comparison_with_the_baseline_and_ablations(config: KmerlConfig, ins
     table = str(comparison["comparison"])
     assert all(variant in table for variant in ("kmerl", "merl_baseline", "no_knowledge", "no_lead_masking"))
     assert set(comparison["timings"]) >= {"kmerl", "merl_baseline", "no_knowledge", "no_lead_masking"}
+    assert "kmerl (seed 1)" in comparison["timings"]
+    # Mean ± spread over the two seeds, and K-MERL's paired difference to each variant per seed.
+    assert "Over seeds 0, 1" in table and " ± " in table
+    assert "| ptbxl_superclass | all12 | zero_shot_text | merl_baseline |" in table
+    differences = pl.read_parquet(Path(str(comparison["table"])).with_name("differences.parquet"))
+    per_seed = differences.filter(pl.col("reference") == "merl_baseline").group_by("seed").len()
+    assert sorted(per_seed["seed"]) == [0, 1]
+
+
+@pytest.mark.browser
+def test_the_asset_pages_draw_the_key_charts_in_place(config: KmerlConfig, instance) -> None:  # type: ignore[no-untyped-def]
+    """Run after the tests above: the webserver over their instance shows the loss and
+    AUROC charts in the metadata table itself, with no "[Show Markdown]" click."""
+    config_file = config.home / "kmerl.toml"
+    config_file.write_text(_config_toml(config))
+    ARTIFACTS.mkdir(exist_ok=True)
+    drawn = {}
+    with dagster_webserver(Path(instance.root_directory), config_file) as base:
+        for asset, chart_key in (
+            ("kmerl_encoder", "loss_chart"),
+            ("encoder_evaluation", "auroc_chart/"),
+            ("model_comparison", "auroc_chart/"),
+        ):
+            with browser_page(base, f"/assets/{asset}") as page:
+                chart = page.get_by_text(chart_key).first
+                chart.wait_for(timeout=60_000)
+                page.wait_for_load_state("networkidle")
+                chart.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / f"{asset}.png"))
+                drawn[asset] = page.eval_on_selector_all(
+                    "img[src^='data:image/svg+xml']", "images => images.filter(i => i.naturalWidth > 0).length"
+                )
+    tasks = len(tasks_for_sources(config.sources))
+    assert drawn == {"kmerl_encoder": 1, "encoder_evaluation": 2 * tasks, "model_comparison": tasks}
+
+
+def _config_toml(config: KmerlConfig) -> str:
+    """The module's configuration as the webserver's code location reads it."""
+    sources = "".join(
+        f'\n[[sources]]\nkind = "{source.kind}"\nname = "{source.name}"\nroot = "{source.root}"\n'
+        for source in config.sources
+    )
+    return f'home = "{config.home}"\n\n[extraction]\nbackend = "{config.extraction.backend}"\n{sources}'

@@ -254,7 +254,8 @@ def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, sha
     evaluation = EvaluationConfig(bootstrap=50, lead_subsets=("I", "all12"), probe_fractions=(0.1, 1.0))
     first = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
     assert set(first.results["model"]) == {"kmerl", "untrained", "supervised", "merl_baseline"}  # one of each reference
-    table = (tmp_path / "comparison.md").read_text()
+    summary, table = (tmp_path / "comparison.md").read_text().split("## Seed 0, with intervals")
+    assert "Over seeds 0" in summary and "(1 run)" in summary  # one seed: no spread to claim
     assert "| kmerl | untrained | supervised | merl_baseline | kmerl - untrained (paired) | excludes 0 |" in table
     assert "| kmerl - merl_baseline (paired) | excludes 0 | n test |" in table and "small" in table
     assert "zero_shot_text above merl_baseline: " in table  # a verdict against the baseline too
@@ -268,6 +269,50 @@ def test_comparison_of_variants_on_the_same_budget(feature_store_root: Path, sha
     assert any(name.startswith("roc-kmerl-") for name in pngs)
     again = compare(feature_store_root, tmp_path, tasks, TEXT_ENCODER, base, evaluation, ["kmerl", "merl_baseline"])
     assert again.results.equals(first.results)  # trained and evaluated once: the rerun only reads
+
+
+def test_the_merl_style_reference_is_trained_once_and_scored_beside_on_the_same_records(
+    feature_store_root: Path, feature_store: FeatureStore, trained: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    from kmerl.model.experiments import MERL_BASELINE, train_reference
+
+    base = tiny_config(epochs=1)
+    path = train_reference(MERL_BASELINE, base, feature_store_root, tmp_path, feature_store.version)
+    assert load_model(path, "cpu").config.encoder.tokenizer == "joint"
+    written = path.stat().st_mtime_ns
+    assert train_reference(MERL_BASELINE, base, feature_store_root, tmp_path, feature_store.version) == path
+    assert path.stat().st_mtime_ns == written  # reused, not retrained
+
+    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
+    settings = EvaluationConfig(bootstrap=20, lead_subsets=("all12",), probe_fractions=(1.0,))
+    evaluation = evaluate_encoder(
+        trained / "model.pt", feature_store, [task], TEXT_ENCODER, settings, references={MERL_BASELINE: path}
+    )
+    rows = evaluation.results.filter(pl.col("method") == "probe_100%")
+    assert set(rows["model"]) == {"kmerl", "untrained", MERL_BASELINE}
+    assert rows["n_test"].n_unique() == 1  # the same test records for every model
+    versus = evaluation.differences.filter(pl.col("reference") == MERL_BASELINE)
+    assert set(versus["method"]) == {"zero_shot_text", "probe_100%"}  # no query network in the baseline
+
+
+def test_seed_tables_give_the_mean_spread_and_per_seed_verdicts() -> None:
+    from kmerl.model.evaluation.table import seeds_markdown
+
+    keys = {"task": "t", "lead_subset": "all12", "method": "zero_shot_text"}
+    results = pl.DataFrame([
+        {**keys, "model": model, "seed": seed, "macro_auroc": value}
+        for model, seed, value in [("kmerl", 0, 0.70), ("kmerl", 1, 0.80), ("kmerl", 2, 0.75),
+                                   ("merl_baseline", 0, 0.60), ("merl_baseline", 1, 0.70), ("merl_baseline", 2, 0.80),
+                                   ("untrained", 0, 0.55)]
+    ])  # fmt: skip
+    differences = pl.DataFrame([
+        {**keys, "model": "kmerl", "reference": "merl_baseline", "seed": seed, "difference": diff,
+         "excludes_zero": excludes}
+        for seed, diff, excludes in [(0, 0.10, True), (1, 0.10, False), (2, -0.05, True)]
+    ])  # fmt: skip
+    table = seeds_markdown(results, differences, "kmerl")
+    assert "| t | all12 | zero_shot_text | 0.750 ± 0.050 | 0.700 ± 0.100 | 0.550 (1 run) |" in table
+    assert "| t | all12 | zero_shot_text | merl_baseline | +0.050 | [-0.050, +0.100] | 1/3 | 1/3 |" in table
 
 
 def test_the_public_api_gives_the_scores_the_evaluation_reports(

@@ -197,6 +197,12 @@ class EvaluationConfig(_Frozen):
         description="Also train the same architecture from scratch on the full probe's labels (not for cross-fitted "
         "archives). Comparisons always include it; on 2 CPU cores it adds ~3.5 min to the main evaluation.",
     )
+    merl_reference: bool = Field(
+        False,
+        description="Also pretrain the MERL-style baseline (joint tokens, zero-filled leads, contrastive loss only) "
+        "on the same feature store, budget and seed, and score it beside: a second full pretraining run, shared with "
+        "model_comparison's first seed. Comparisons always include it.",
+    )
     supervised_epochs: int = Field(10, gt=0, description="Epochs of the supervised reference over its labels.")
     supervised_learning_rate: float = Field(1e-3, gt=0)
     archive_folds: int = Field(
@@ -218,9 +224,21 @@ class EvaluationConfig(_Frozen):
         return self
 
 
+class ComparisonConfig(_Frozen):
+    """The comparison of pretraining variants (``model_comparison``, ``python -m kmerl.model.experiments``)."""
+
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2),
+        min_length=1,
+        description="Every variant is pretrained and evaluated once per seed; the tables give the mean and spread "
+        "over seeds, and each paired difference per seed. Each seed adds the full training time of every variant.",
+    )
+
+
 class ModelConfig(_Frozen):
     """Everything after extraction: the feature store, pretraining and evaluation."""
 
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     training: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    comparison: ComparisonConfig = Field(default_factory=ComparisonConfig)

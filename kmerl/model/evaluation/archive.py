@@ -11,6 +11,7 @@ decide which records fit the probes and which are scored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +73,10 @@ def evaluate_archive(
     config: EvaluationConfig | None = None,
     ingest: IngestConfig | None = None,
     on_progress: ProgressCallback | None = None,
+    references: Mapping[str, Path] | None = None,
 ) -> tuple[Evaluation, Path]:
-    """Zero-shot, probe and lead-subset tables of the encoder at ``model_path`` on ``source``;
+    """Zero-shot, probe and lead-subset tables of the encoder at ``model_path`` on ``source``
+    (beside ``references``, other trained encoders, as in :func:`evaluate_encoder`);
     returns the evaluation and the folder its tables were written to."""
     config = config or EvaluationConfig()
     expected = read_encoder_input(model_path)
@@ -96,12 +99,15 @@ def evaluate_archive(
     scored_splits = tuple(store.manifest.rows) if config.archive_folds else task.test_splits
     if not any(store.manifest.rows.get(split) for split in scored_splits):
         raise ArchiveError(f"{source.name}: no record is in a split to score ({', '.join(scored_splits)})")
-    encoder_identity = (str(model_path.resolve()), model_path.stat().st_size, model_path.stat().st_mtime_ns)
-    key = stable_hash(encoder_identity, features.version, config, task.model_dump(mode="json"), length=16)
+    encoders = {"model": model_path, **(references or {})}
+    identities = {
+        name: (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns) for name, path in encoders.items()
+    }
+    key = stable_hash(identities, features.version, config, task.model_dump(mode="json"), length=16)
     out_dir = root / f"results-{key}"
     evaluation = evaluate_encoder(
         model_path, store, [task], text_encoder, config, out_dir=out_dir, on_progress=on_progress,
-        folds=config.archive_folds,
+        folds=config.archive_folds, references=references,
     )  # fmt: skip
     if evaluation.results.is_empty():
         raise ArchiveError(

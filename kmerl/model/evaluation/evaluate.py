@@ -17,6 +17,7 @@ on the full probe's labels is scored beside ``probe_100%`` the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,10 +89,14 @@ def evaluate_encoder(
     device: str = "cpu",
     on_progress: ProgressCallback | None = None,
     folds: int = 0,
+    references: Mapping[str, Path] | None = None,
 ) -> Evaluation:
     """Evaluate the model saved at ``model_path`` (and its untrained twin, unless
     ``config.untrained_reference`` is off); with ``out_dir``, also write ``results.parquet``,
     ``results.md``, ``scores.parquet`` and ``differences.parquet`` there.
+
+    ``references`` names other trained encoders (e.g. the MERL-style baseline) scored the
+    same way on the same records, each with the model's paired difference to it.
 
     ``folds`` >= 2 cross-fits, for records the encoder never saw: every split of the store
     is pooled, every record is scored (zero-shot directly, probes by one fitted on the
@@ -101,6 +106,7 @@ def evaluate_encoder(
     models = [(model_name, trained)]
     if config.untrained_reference:
         models.append((UNTRAINED, untrained_twin(trained, config.seed)))
+    models += [(name, load_model(path, device)) for name, path in (references or {}).items()]
     tracker = ProgressTracker(len(tasks) * len(config.lead_subsets), on_progress, 5.0, unit="settings")
     results: list[dict[str, object]] = []
     scores: list[pl.DataFrame] = []
@@ -143,13 +149,13 @@ def evaluate_encoder(
                         "classes": names, "class_auroc": list(metric.per_class),
                     })  # fmt: skip
                     scores.append(_score_rows(name, task.name, subset, method, names, test_set, scored))
-            for reference in (UNTRAINED, SUPERVISED):
-                if reference in scored_by_model:
+            for reference in scored_by_model:
+                if reference != model_name:
                     differences += _differences_to(reference, task.name, subset, model_name, scored_by_model, config)
             tracker.advance(1)
     tracker.finish()
     evaluation = Evaluation(
-        pl.DataFrame(results, schema=_RESULT_SCHEMA),
+        pl.DataFrame(results, schema=RESULT_SCHEMA),
         pl.concat(scores) if scores else pl.DataFrame(),
         pl.DataFrame(differences, schema=DIFFERENCE_SCHEMA),
     )
@@ -167,8 +173,8 @@ def _differences_to(
     config: EvaluationConfig,
 ) -> list[dict[str, object]]:
     """For each method both were scored with: the model's macro AUROC minus the reference's
-    (its untrained twin, the supervised model) on the same records, with the paired
-    bootstrap interval."""
+    (its untrained twin, the supervised model, another encoder) on the same records, with
+    the paired bootstrap interval."""
     reference = scored_by_model[reference_name]
     rows: list[dict[str, object]] = []
     for method, (_, scored, test_set) in scored_by_model[model_name].items():
@@ -271,7 +277,7 @@ def read_evaluation(out_dir: Path) -> Evaluation:
     )
 
 
-_RESULT_SCHEMA = {
+RESULT_SCHEMA = {
     "model": pl.String(), "task": pl.String(), "lead_subset": pl.String(), "method": pl.String(),
     "macro_auroc": pl.Float64(), "ci_low": pl.Float64(), "ci_high": pl.Float64(),
     "n_fit": pl.Int64(), "n_test": pl.Int64(), "n_classes": pl.Int64(),

@@ -80,3 +80,68 @@ def results_markdown(results: pl.DataFrame, differences: pl.DataFrame | None = N
     if paired:
         lines += ["", *(f"- {line}" for line in verdicts(differences, confidence))]  # type: ignore[arg-type]
     return "\n".join(lines) + "\n"
+
+
+def seeds_markdown(results: pl.DataFrame, differences: pl.DataFrame, first: str) -> str:
+    """Over seeds (``seed`` columns): each model's macro AUROC as mean ± standard
+    deviation, and ``first`` minus each other model as the mean paired difference, its
+    range over seeds and how many seeds' paired intervals exclude 0. A reference scored
+    once (the untrained twin, the supervised model) shows its one value."""
+    keys = ["task", "lead_subset", "method"]
+    seeds = results["seed"].unique(maintain_order=True).to_list()
+    spread = results.group_by([*keys, "model"], maintain_order=True).agg(
+        pl.col("macro_auroc").mean().alias("mean"), pl.col("macro_auroc").std().alias("sd"), pl.len().alias("runs")
+    )
+    cells = spread.with_columns(
+        pl.struct("mean", "sd", "runs")
+        .map_elements(lambda r: _spread_cell(r["mean"], r["sd"], r["runs"]), return_dtype=pl.String)
+        .alias("cell")
+    )
+    models = results["model"].unique(maintain_order=True).to_list()
+    wide = cells.pivot(on="model", index=keys, values="cell", aggregate_function="first")
+    lines = [
+        f"## Over seeds {', '.join(map(str, seeds))}",
+        "",
+        "Macro AUROC, mean ± standard deviation over the seeds each model was pretrained with (n runs when fewer).",
+        "",
+        "| " + " | ".join(["task", "leads", "method", *models]) + " |",
+        "|" + "---|" * (3 + len(models)),
+    ]
+    lines += [
+        "| " + " | ".join([row["task"], row["lead_subset"], row["method"], *(row[m] or "n/a" for m in models)]) + " |"
+        for row in wide.iter_rows(named=True)
+    ]
+    paired = differences.filter(pl.col("model") == first)
+    if paired.is_empty():
+        return "\n".join(lines) + "\n"
+    summary = paired.group_by([*keys, "reference"], maintain_order=True).agg(
+        pl.col("difference").mean().alias("mean"),
+        pl.col("difference").min().alias("low"),
+        pl.col("difference").max().alias("high"),
+        (pl.col("excludes_zero") & (pl.col("difference") > 0)).sum().alias("above"),
+        (pl.col("excludes_zero") & (pl.col("difference") < 0)).sum().alias("below"),
+        pl.len().alias("runs"),
+    )
+    lines += [
+        "",
+        f"{first} minus each reference, paired on the same test records within a seed: the mean over seeds, the "
+        "range of the per-seed differences, and in how many seeds the paired interval lies above or below 0.",
+        "",
+        "| task | leads | method | reference | mean difference | range over seeds | interval above 0 | below 0 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['task']} | {r['lead_subset']} | {r['method']} | {r['reference']} | {r['mean']:+.3f} | "
+        f"[{r['low']:+.3f}, {r['high']:+.3f}] | {r['above']}/{r['runs']} | {r['below']}/{r['runs']} |"
+        for r in summary.iter_rows(named=True)
+        if r["mean"] == r["mean"]  # NaN: the pair could not be scored
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _spread_cell(mean: float, sd: float | None, runs: int) -> str:
+    if mean != mean:
+        return "n/a"
+    if runs == 1 or sd is None:
+        return f"{mean:.3f} (1 run)"
+    return f"{mean:.3f} ± {sd:.3f}"
