@@ -50,13 +50,16 @@ def build_feature_store(
     text_encoder: TextEncoder,
     config: FeatureConfig | None = None,
     on_progress: ProgressCallback | None = None,
+    splits: pl.DataFrame | None = None,
 ) -> FeatureManifest:
     """Write a new version of the feature store under ``out_dir`` and make it current.
 
     ``record_entities`` has one row per (record_id, entity_id, status); ``vocabulary``
     at least entity_id and name, in the order of the multi-hot vector. Open the
     signal store with ``access="parquet"`` for this sequential pass (``"mmap"`` would
-    first copy every shard to an uncompressed cache).
+    first copy every shard to an uncompressed cache). ``splits`` (record_id, split)
+    assigns the splits in place of the signal store's, e.g. for a rotation of test
+    folds; a record it leaves out is quarantined as having no known split.
     """
     config = config or FeatureConfig()
     layout = FeatureLayout(out_dir)
@@ -73,6 +76,8 @@ def build_feature_store(
     chunks: list[ChunkEntry] = []
     reused = 0
     for positions, metadata in _store_shards(signal_store):
+        if splits is not None:
+            metadata = metadata.drop("split").join(splits, on="record_id", how="left", maintain_order="left")
         rows = metadata.join(knowledge.positives, on="record_id", how="left", maintain_order="left")
         key = stable_hash(chunk_identity, rows.drop("lead_mask").rows())
         if layout.chunk_file(key).exists():

@@ -1,0 +1,63 @@
+"""Rotated test folds: every labelled record scored once, never by an encoder that
+pretrained on it, pooled into one table with the untrained twin beside it."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from kmerl.model.config import EvaluationConfig
+from kmerl.model.evaluation import ptbxl_superclass_task
+from kmerl.model.rotation import rotate, rotation_folds, rotation_splits
+from kmerl.signals import SignalStore
+from tests.model_fixtures import TEXT_ENCODER, tiny_config
+
+pytestmark = pytest.mark.slow  # pretrains once per rotation
+
+
+def test_a_record_keeps_its_archive_fold_or_its_hash_and_each_rotation_tests_one_fold() -> None:
+    metadata = pl.DataFrame({"record_id": ["a", "b", "c", "d"], "fold": [1, 6, None, None]})
+    rotations = rotation_folds(metadata, 5)
+    assert rotations["rotation"].to_list()[:2] == [0, 0]  # PTB-XL folds 1 and 6: the same rotation of 5
+    assert rotations.equals(rotation_folds(metadata, 5))  # hashed ids land in the same fold every run
+    for rotation in range(5):
+        splits = rotation_splits(rotations, rotation, 5).join(rotations, on="record_id")
+        assert (splits.filter(pl.col("split") == "test")["rotation"] == rotation).all()
+        assert not (splits.filter(pl.col("split") == "train")["rotation"] == rotation).any()
+    halves = rotation_folds(metadata, 2)
+    two = rotation_splits(halves, 0, 2).join(halves, on="record_id")
+    assert set(two.filter(pl.col("rotation") == 1)["split"]) == {"train"}  # no fold to spare for validation
+
+
+def test_every_labelled_record_is_scored_once_by_an_encoder_that_never_saw_it(
+    signal_store: SignalStore,
+    record_entities: pl.DataFrame,
+    vocabulary: pl.DataFrame,
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
+    settings = EvaluationConfig(bootstrap=20, lead_subsets=("all12",), probe_fractions=(1.0,))
+    base = tiny_config(epochs=1, train_split="train", val_split="val")
+    pooled = rotate(signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3)
+
+    one_class = pooled.scores["class"][0]
+    scored = pooled.scores.filter(
+        (pl.col("model") == "kmerl") & (pl.col("method") == "zero_shot_text") & (pl.col("class") == one_class)
+    )
+    assert scored["record_id"].is_unique().all()
+    ptbxl = signal_store.metadata(["record_id", "source", "fold"]).collect().filter(pl.col("source") == "ptbxl")
+    assert scored.height > 400  # the sample's labelled PTB-XL records, not fold 10's 66
+    assert set(scored["record_id"]) <= set(ptbxl["record_id"])
+    for rotation in (0, 1, 2):  # each rotation's test records are exactly its fold, scored by its own encoder
+        tested = pl.read_parquet(next((tmp_path / f"rotation-{rotation}").glob("run-*/evaluation-*/scores.parquet")))
+        folds = ptbxl.filter(pl.col("record_id").is_in(tested["record_id"].unique().to_list()))["fold"]
+        assert ((folds - 1) % 3 == rotation).all()
+
+    rows = pooled.results.filter(pl.col("method") == "probe_100%")
+    assert set(rows["model"]) == {"kmerl", "untrained"} and rows["n_test"].to_list() == [scored.height] * 2
+    (versus,) = pooled.differences.filter(pl.col("method") == "probe_100%").iter_rows(named=True)
+    assert versus["reference"] == "untrained" and versus["n_test"] == scored.height
+
+    again = rotate(signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3)
+    assert again.results.equals(pooled.results)  # resumed from the rotations' runs and evaluations
