@@ -18,11 +18,20 @@ from dagster import (
 )
 
 from assets.shared.automation import ON_UPSTREAM_OR_CODE_CHANGE
-from assets.shared.keys import ENCODER_EVALUATION, EXTERNAL_EVALUATION, FEATURE_STORE, KMERL_ENCODER
+from assets.shared.keys import (
+    ENCODER_EVALUATION,
+    EXTERNAL_EVALUATION,
+    FEATURE_STORE,
+    KMERL_ENCODER,
+    ROTATED_EVALUATION,
+)
 from assets.shared.metadata import MetadataDict, inline_chart, png_markdown
-from assets.shared.partitions import PIPELINE_GROUP, evaluation_archive_partitions
+from assets.shared.partitions import COMPARISON_GROUP, PIPELINE_GROUP, evaluation_archive_partitions
+from assets.shared.pools import GPU_POOL
 from assets.shared.resources import StageProgress, StorageResource
 from kmerl.config import KmerlConfig
+from kmerl.extraction.store import KnowledgeStore
+from kmerl.extraction.vocabulary import load_vocabulary
 from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
 from kmerl.inline_charts import AUROC_AXIS, AUROC_FLOOR, bar_chart, colour_legend
@@ -41,7 +50,9 @@ from kmerl.model.evaluation.table import results_markdown, verdicts
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.experiments import MERL_BASELINE, train_reference
 from kmerl.model.plots import partial_lead_chart, roc_curves
-from kmerl.model.runs import RunManifest, RunStore
+from kmerl.model.rotation import rotate
+from kmerl.model.runs import Metrics, RunManifest, RunStore
+from kmerl.signals import SignalStore
 from kmerl.sources.base import SourceRefused
 from kmerl.text_encoder import MiniLmEncoder
 
@@ -97,9 +108,60 @@ def build_assets(config: KmerlConfig) -> list[AssetsDefinition]:
             ),
         )
 
-    if not config.evaluation_archives:
-        return [encoder_evaluation]
-    return [encoder_evaluation, _external_evaluation(config)]
+    archives = [_external_evaluation(config)] if config.evaluation_archives else []
+    return [encoder_evaluation, *archives, _rotated_evaluation(config)]
+
+
+def _rotated_evaluation(config: KmerlConfig) -> AssetsDefinition:
+    settings = config.model.evaluation
+
+    @asset(
+        key=ROTATED_EVALUATION,
+        deps=[FEATURE_STORE],
+        code_version=stable_hash(config.model.training, settings, task_sources_identity(config.sources), length=16),
+        # One full pretraining per fold: run when asked (job rotate_folds), like the comparison.
+        group_name=COMPARISON_GROUP,
+        pool=GPU_POOL,
+        kinds={"pytorch", "parquet"},
+    )
+    def rotated_evaluation(
+        context: AssetExecutionContext, storage: StorageResource, progress: ResourceParam[StageProgress]
+    ) -> MaterializeResult:
+        """Every labelled record scored once: the records dealt into evaluation.rotation_folds
+        folds, the encoder pretrained from scratch on all folds but one and scored on that one
+        (zero-shot, probes fitted on the other folds' labels, the untrained twin beside it),
+        the held-out scores pooled into one table over all records."""
+        layout = storage.layout
+        signals = SignalStore.open(layout.signal_store, sources=config.partition_keys, access="parquet")
+        knowledge = KnowledgeStore(layout.knowledge_store)
+
+        def on_metrics(metrics: Metrics) -> None:
+            if metrics["event"] == "epoch":
+                context.log.info(
+                    f"rotation {metrics['rotation']} epoch {metrics['epoch']}: loss {metrics['train_loss']:.4f}"
+                )
+
+        pooled, out_dir = rotate(
+            signals,
+            knowledge.record_entities(config.partition_keys),
+            load_vocabulary(config.extraction.vocabulary).frame(),
+            tasks_for_sources(config.sources),
+            MiniLmEncoder(),
+            config.model.training,
+            settings,
+            layout.experiments / "rotation",
+            settings.rotation_folds,
+            on_metrics=on_metrics,
+            on_progress=progress.reporter(context, "evaluate rotations"),
+        )
+        return MaterializeResult(
+            metadata=_metadata(pooled, out_dir, max(settings.probe_fractions)),
+            data_version=DataVersion(
+                stable_hash(pooled.results.select("task", "lead_subset", "method", "macro_auroc").rows())
+            ),
+        )
+
+    return rotated_evaluation
 
 
 def _external_evaluation(config: KmerlConfig) -> AssetsDefinition:

@@ -17,7 +17,7 @@ from kmerl.model.config import ComparisonConfig, EvaluationConfig, ModelConfig, 
 from kmerl.model.evaluation.tasks import tasks_for_sources
 from kmerl.sources import ChallengeSource, PtbXlSource
 from pipeline.defs import build_definitions
-from pipeline.defs.jobs import COMPARE_JOB, PER_SOURCE_JOB, TRAIN_JOB
+from pipeline.defs.jobs import COMPARE_JOB, PER_SOURCE_JOB, ROTATE_JOB, TRAIN_JOB
 from tests.webserver import ARTIFACTS, browser_page, dagster_webserver
 
 pytestmark = pytest.mark.slow  # trains the default encoder, then four variants
@@ -46,7 +46,7 @@ def config(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Kmerl
         extraction=ExtractionConfig(backend="lexicon"),
         model=ModelConfig(
             training=TrainConfig(epochs=1),
-            evaluation=EvaluationConfig(bootstrap=20),
+            evaluation=EvaluationConfig(bootstrap=20, rotation_folds=3),
             comparison=ComparisonConfig(seeds=(0, 1)),  # the mechanics of seeds; the default is three
         ),
     )
@@ -123,6 +123,19 @@ def test_the_comparison_with_the_baseline_and_ablations(config: KmerlConfig, ins
     assert sorted(per_seed["seed"]) == [0, 1]
 
 
+def test_every_labelled_record_is_scored_once_over_rotated_folds(config: KmerlConfig, instance) -> None:  # type: ignore[no-untyped-def]
+    result = build_definitions(config).resolve_job_def(ROTATE_JOB).execute_in_process(instance=instance)
+    assert result.success
+    rotated = _metadata(result, "rotated_evaluation")
+    table = str(rotated["results_table"])
+    # Every labelled PTB-XL record of the sample (not fold 10's 66) and every Challenge record with a class.
+    n_test = {line.split(" | ")[0].strip("| "): int(line.split(" | ")[-2]) for line in table.splitlines()
+              if "| all12 | probe_100% |" in line}  # fmt: skip
+    assert n_test["ptbxl_superclass"] == 500
+    assert "above untrained" in str(rotated["above_untrained"])
+    assert len(list((config.home / "experiments" / "rotation").glob("rotation-*/run-*/model.pt"))) == 3
+
+
 @pytest.mark.browser
 def test_the_asset_pages_draw_the_key_charts_in_place(config: KmerlConfig, instance) -> None:  # type: ignore[no-untyped-def]
     """Run after the tests above: the webserver over their instance shows the loss and
@@ -136,6 +149,7 @@ def test_the_asset_pages_draw_the_key_charts_in_place(config: KmerlConfig, insta
             ("kmerl_encoder", "loss_chart"),
             ("encoder_evaluation", "auroc_chart/"),
             ("model_comparison", "auroc_chart/"),
+            ("rotated_evaluation", "auroc_chart/"),
         ):
             with browser_page(base, f"/assets/{asset}") as page:
                 chart = page.get_by_text(chart_key).first
@@ -147,7 +161,12 @@ def test_the_asset_pages_draw_the_key_charts_in_place(config: KmerlConfig, insta
                     "img[src^='data:image/svg+xml']", "images => images.filter(i => i.naturalWidth > 0).length"
                 )
     tasks = len(tasks_for_sources(config.sources))
-    assert drawn == {"kmerl_encoder": 1, "encoder_evaluation": 2 * tasks, "model_comparison": tasks}
+    assert drawn == {
+        "kmerl_encoder": 1,
+        "encoder_evaluation": 2 * tasks,
+        "model_comparison": tasks,
+        "rotated_evaluation": 2 * tasks,
+    }
 
 
 def _config_toml(config: KmerlConfig) -> str:

@@ -39,7 +39,9 @@ def test_every_labelled_record_is_scored_once_by_an_encoder_that_never_saw_it(
     task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
     settings = EvaluationConfig(bootstrap=20, lead_subsets=("all12",), probe_fractions=(1.0,))
     base = tiny_config(epochs=1, train_split="train", val_split="val")
-    pooled = rotate(signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3)
+    pooled, pooled_dir = rotate(
+        signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3
+    )
 
     one_class = pooled.scores["class"][0]
     scored = pooled.scores.filter(
@@ -59,5 +61,8 @@ def test_every_labelled_record_is_scored_once_by_an_encoder_that_never_saw_it(
     (versus,) = pooled.differences.filter(pl.col("method") == "probe_100%").iter_rows(named=True)
     assert versus["reference"] == "untrained" and versus["n_test"] == scored.height
 
-    again = rotate(signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3)
+    again, _ = rotate(
+        signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3
+    )
     assert again.results.equals(pooled.results)  # resumed from the rotations' runs and evaluations
+    assert pl.read_parquet(pooled_dir / "results.parquet").equals(pooled.results)

@@ -26,10 +26,11 @@ def test_definitions_load_with_one_partition_per_sample_source() -> None:
     assert job.partitions_def.get_partition_keys() == ["ptbxl", "cinc2021", "wfdb_samples"]
 
 
-def test_the_comparison_of_variants_is_drawn_apart_from_the_pipeline_it_does_not_feed() -> None:
+def test_the_on_demand_comparisons_are_drawn_apart_from_the_pipeline_they_do_not_feed() -> None:
     graph = defs.resolve_asset_graph()
     assert graph.all_group_names == {"kmerl", "comparison"}
-    assert {key.to_user_string() for key in graph.asset_keys_for_group("comparison")} == {"model_comparison"}
+    on_demand = {key.to_user_string() for key in graph.asset_keys_for_group("comparison")}
+    assert on_demand == {"model_comparison", "rotated_evaluation"}
 
 
 def test_ecg_signals_materializes_with_metadata_checks_and_a_stable_data_version(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ PIPELINE_ASSETS = {
     "kmerl_encoder",
     "encoder_evaluation",
     "model_comparison",
+    "rotated_evaluation",
 }
 RUN_STATUS = """query Status($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
 

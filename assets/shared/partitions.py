@@ -8,7 +8,8 @@ from kmerl.config import KmerlConfig
 
 # One group: the whole pipeline reads as one asset graph, stage after stage.
 PIPELINE_GROUP = "kmerl"
-# The on-demand comparison of pretraining variants, which feeds nothing, apart from it.
+# The on-demand comparisons (variants; rotated folds against the untrained twin), which
+# feed nothing, apart from it.
 COMPARISON_GROUP = "comparison"
 
 

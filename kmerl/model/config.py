@@ -211,6 +211,12 @@ class EvaluationConfig(_Frozen):
         description="Archives the encoder never saw (kmerl evaluate, external_evaluation): every labelled record is "
         "scored, probes out of fold over this many folds by record; 0 keeps the archive's own fit/test split.",
     )
+    rotation_folds: int = Field(
+        5,
+        ge=2,
+        description="rotated_evaluation (python -m kmerl.model.rotation): folds the records are dealt into; one full "
+        "pretraining per fold.",
+    )
     seed: int = 0
 
     @model_validator(mode="after")

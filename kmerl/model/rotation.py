@@ -15,6 +15,8 @@ As a command, on the configured signal store and the pipeline's current knowledg
 (``make run`` first)::
 
     python -m kmerl.model.rotation [--folds 5]
+
+and in Dagster as the on-demand ``rotated_evaluation`` asset (job ``rotate_folds``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from kmerl.model.evaluation import EvalTask, Evaluation, evaluate_encoder, read_
 from kmerl.model.evaluation.evaluate import DIFFERENCE_SCHEMA, RESULT_SCHEMA, UNTRAINED, differences_between
 from kmerl.model.evaluation.metrics import macro_auroc
 from kmerl.model.train import MetricsCallback, run_key, train
+from kmerl.progress import ProgressCallback
 from kmerl.signals import SignalStore
 from kmerl.text_encoder import TextEncoder
 
@@ -78,9 +81,10 @@ def rotate(
     out_dir: Path,
     folds: int = 5,
     on_metrics: MetricsCallback | None = None,
-) -> Evaluation:
+    on_progress: ProgressCallback | None = None,
+) -> tuple[Evaluation, Path]:
     """Pretrain and evaluate once per rotation fold (each resumable under ``out_dir``),
-    then write and return the pooled evaluation (``out_dir/pooled-<key>``)."""
+    then write the pooled evaluation; returns it and its folder (``out_dir/pooled-<key>``)."""
     if folds < 2:
         raise ValueError("a rotation needs at least 2 folds")
     rotations = rotation_folds(signal_store.metadata(["record_id", "fold"]).collect(), folds)
@@ -99,15 +103,26 @@ def rotate(
         model = train(base, folder / "feature_store", run_dir, _tagged(on_metrics, rotation), manifest.version)
         log.info("rotation %d of %d: %s test records", rotation + 1, folds, manifest.rows.get("test", 0))
         eval_dir = run_dir / f"evaluation-{evaluation_key}"
+        if (eval_dir / "results.parquet").exists():
+            parts.append(read_evaluation(eval_dir))
+            continue
         parts.append(
-            read_evaluation(eval_dir)
-            if (eval_dir / "results.parquet").exists()
-            else evaluate_encoder(model.model_path, store, one_split, text_encoder, settings, MODEL_NAME, eval_dir)
+            evaluate_encoder(
+                model.model_path,
+                store,
+                one_split,
+                text_encoder,
+                settings,
+                MODEL_NAME,
+                eval_dir,
+                on_progress=on_progress,
+            )
         )
     pooled = pool(parts, settings)
     key = stable_hash(base, settings, folds, [p.results.select("model", "task", "macro_auroc").rows() for p in parts])
-    write_evaluation(pooled, out_dir / f"pooled-{key[:16]}")
-    return pooled
+    pooled_dir = out_dir / f"pooled-{key[:16]}"
+    write_evaluation(pooled, pooled_dir)
+    return pooled, pooled_dir
 
 
 def pool(parts: list[Evaluation], config: EvaluationConfig) -> Evaluation:
@@ -150,7 +165,7 @@ def _tagged(on_metrics: MetricsCallback | None, rotation: int) -> MetricsCallbac
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kmerl.model.rotation", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--folds", type=int, help="default: the configuration's evaluation.rotation_folds (5)")
     parser.add_argument("--out", type=Path, help="default: <home>/experiments/rotation")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -165,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     sources = config.partition_keys
     signals = SignalStore.open(config.layout.signal_store, sources=sources, access="parquet")
     knowledge = KnowledgeStore(config.layout.knowledge_store)
-    pooled = rotate(
+    pooled, _ = rotate(
         signals, knowledge.record_entities(sources), load_vocabulary(config.extraction.vocabulary).frame(),
         tasks_for_sources(config.sources), MiniLmEncoder(), config.model.training, config.model.evaluation,
-        args.out or config.layout.experiments / "rotation", args.folds,
+        args.out or config.layout.experiments / "rotation", args.folds or config.model.evaluation.rotation_folds,
         on_metrics=lambda m: log.info("rotation %s epoch %s: loss %.4f", m["rotation"], m["epoch"], m["train_loss"])
         if m["event"] == "epoch" else None,
     )  # fmt: skip

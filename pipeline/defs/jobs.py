@@ -15,6 +15,7 @@ from assets.shared.keys import (
     KMERL_ENCODER,
     MODEL_COMPARISON,
     REPORT_KNOWLEDGE,
+    ROTATED_EVALUATION,
 )
 
 if TYPE_CHECKING:  # what define_asset_job returns; dagster does not export its name
@@ -26,6 +27,7 @@ PER_SOURCE_JOB = "per_source"
 TRAIN_JOB = "train_and_evaluate"
 COMPARE_JOB = "compare_models"
 CORPORA_JOB = "extract_corpora"
+ROTATE_JOB = "rotate_folds"
 ARCHIVES_JOB = "evaluate_archives"
 
 ingest_sources = define_asset_job(
@@ -54,6 +56,12 @@ compare_models = define_asset_job(
     description="Pretrain and evaluate K-MERL, the MERL-style baseline and the ablations on the same data.",
 )
 
+rotate_folds = define_asset_job(
+    ROTATE_JOB,
+    selection=AssetSelection.assets(ROTATED_EVALUATION),
+    description="Score every labelled record once: pretrain once per rotation fold, pool the held-out scores.",
+)
+
 extract_corpora = define_asset_job(
     CORPORA_JOB,
     selection=AssetSelection.assets(CORPUS_KNOWLEDGE),
@@ -66,6 +74,7 @@ JOBS = [
     per_source,
     train_and_evaluate,
     compare_models,
+    rotate_folds,
     extract_corpora,
 ]
 
