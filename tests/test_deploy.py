@@ -112,7 +112,8 @@ def test_the_cluster_settings_build_the_pipeline_on_kubernetes(cluster_env: None
     graph = defs.resolve_asset_graph()
     pools = {key.to_user_string(): graph.get(key).pools for key in graph.get_all_asset_keys()}
     assert pools["kmerl_encoder"] == {GPU_POOL} and pools["report_knowledge"] == {LLM_POOL}
-    assert sorted(gpu_steps(list(defs.assets or []))) == ["kmerl_encoder", "model_comparison"]  # pods ask for GPUs
+    # Every step that pretrains asks its pod for a GPU.
+    assert sorted(gpu_steps(list(defs.assets or []))) == ["kmerl_encoder", "model_comparison", "rotated_evaluation"]
 
 
 @pytest.mark.slow
