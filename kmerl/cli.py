@@ -133,11 +133,11 @@ def _calibrate(
     vocabulary = load_vocabulary(config.extraction.vocabulary)
     records = pl.concat([read_corpus(corpus).records for corpus in corpora])
     withheld = fit_withheld(records, vocabulary, calibration)
-    print("| entity | status | machine report | development mentions | precision |\n|---|---|---|---:|---:|")
+    print("| entity | status | machine report | term | development mentions | precision |\n|---|---|---|---|---:|---:|")
     for c in withheld:
-        print(
-            f"| {c.entity_id} | {c.status} | {'yes' if c.machine_report else 'no'} | {c.mentions} | {c.precision:.3f} |"
-        )
+        machine = "yes" if c.machine_report else "no"
+        term = c.term or "any"
+        print(f"| {c.entity_id} | {c.status} | {machine} | {term} | {c.mentions} | {c.precision:.3f} |")
     if write:
         write_withheld(config.extraction.vocabulary, withheld)
         print(f"{len(withheld)} kinds written to {config.extraction.vocabulary}")

@@ -52,6 +52,26 @@ def test_a_kind_the_development_labels_contradict_is_withheld_and_nothing_else()
     ]
 
 
+def test_a_way_of_writing_a_finding_the_labels_contradict_is_withheld_and_not_the_finding() -> None:
+    withheld = fit_withheld(
+        _records(
+            # German "st-senkung" never coded as ST depression, the English phrase always:
+            # the finding as a whole is confirmed half of the time, one way of writing it never.
+            [("sinusrhythmus. st-senkung.", ["SR"], "development")] * 20
+            + [("sinus rhythm. st depression.", ["SR", "STD_"], "development")] * 20
+        ),
+        VOCABULARY,
+        CalibrationConfig(min_mentions=15),
+    )
+    assert [(c.entity_id, c.status, c.machine_report, c.term, c.mentions) for c in withheld] == [
+        ("st_depression", "present", False, "st-senkung", 20)
+    ]
+    vocabulary = VOCABULARY.model_copy(update={"withheld": tuple(withheld)})
+    assert vocabulary.withholds("st_depression", "present", False, evidence="ST-Senkung")
+    assert not vocabulary.withholds("st_depression", "present", False, evidence="ST depression")
+    assert not vocabulary.withholds("st_depression", "present", False)
+
+
 def test_without_labelled_development_records_nothing_is_fitted(tmp_path: Path) -> None:
     table = tmp_path / "reports.csv"
     table.write_text("id,text,labels\n1,sinus rhythm. st elevation.,SR\n", encoding="utf-8")

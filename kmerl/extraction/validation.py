@@ -94,7 +94,9 @@ def mention_flags(
             flags.append(MentionFlag.EMPTY_EVIDENCE)
         elif evidence not in folded_text:
             flags.append(MentionFlag.EVIDENCE_NOT_IN_REPORT)
-        elif vocabulary is not None and vocabulary.withholds(mention.entity_id, mention.status, machine_report):
+        elif vocabulary is not None and vocabulary.withholds(
+            mention.entity_id, mention.status, machine_report, mention.evidence
+        ):
             flags.append(MentionFlag.WITHHELD_IN_CONTEXT)
         else:
             flags.append(None)

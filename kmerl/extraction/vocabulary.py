@@ -60,7 +60,9 @@ class Entity(BaseModel):
 
 class WithheldContext(BaseModel):
     """A kind of mention a development split's labels contradict: it stays in the report's
-    knowledge, flagged, and is no entity (fitted by ``kmerl calibrate``)."""
+    knowledge, flagged, and is no entity (fitted by ``kmerl calibrate``). With a ``term``,
+    only mentions whose evidence is that term (folded) are of the kind: one way of writing
+    a finding can be coded far less often than the others."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -69,6 +71,7 @@ class WithheldContext(BaseModel):
     machine_report: bool = Field(description="In a report that marks itself as an unconfirmed machine reading.")
     mentions: int = Field(ge=0, description="Such mentions on the development split.")
     precision: float = Field(ge=0, le=1, description="The share of them the labels confirm there.")
+    term: str | None = Field(None, description="The evidence, folded, that makes a mention this kind; none: any.")
 
 
 class Vocabulary(BaseModel):
@@ -152,16 +155,20 @@ class Vocabulary(BaseModel):
         """Whether a report (folded, :func:`~kmerl.extraction.text.fold`) marks itself as a machine reading."""
         return any(marker in folded_text for marker in self._folded_markers)
 
-    def withholds(self, entity_id: str, status: str, machine_report: bool) -> bool:
-        return (entity_id, status, machine_report) in self._withheld
+    def withholds(self, entity_id: str, status: str, machine_report: bool, evidence: str | None = None) -> bool:
+        """Whether a mention of this kind (``evidence`` as the report writes it) is withheld."""
+        kind = (entity_id, status, machine_report)
+        return (*kind, None) in self._withheld or (
+            evidence is not None and (*kind, fold_term(evidence)) in self._withheld
+        )
 
     @cached_property
     def _folded_markers(self) -> tuple[str, ...]:
         return tuple(fold_term(marker) for marker in self.machine_report_markers)
 
     @cached_property
-    def _withheld(self) -> frozenset[tuple[str, str, bool]]:
-        return frozenset((c.entity_id, c.status, c.machine_report) for c in self.withheld)
+    def _withheld(self) -> frozenset[tuple[str, str, bool, str | None]]:
+        return frozenset((c.entity_id, c.status, c.machine_report, c.term) for c in self.withheld)
 
     def entity_for_code(self, system: str, code: str) -> str | None:
         """The entity a source label (``scp``/``snomed`` code) stands for, if any."""
