@@ -8,7 +8,7 @@ import pytest
 
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation import ptbxl_superclass_task
-from kmerl.model.rotation import rotate, rotation_folds, rotation_splits
+from kmerl.model.rotation import rotate, rotate_seeds, rotation_folds, rotation_splits
 from kmerl.signals import SignalStore
 from tests.model_fixtures import TEXT_ENCODER, tiny_config
 
@@ -66,3 +66,41 @@ def test_every_labelled_record_is_scored_once_by_an_encoder_that_never_saw_it(
     )
     assert again.results.equals(pooled.results)  # resumed from the rotations' runs and evaluations
     assert pl.read_parquet(pooled_dir / "results.parquet").equals(pooled.results)
+
+
+def test_over_seeds_every_reference_is_trained_per_fold_and_scored_on_the_same_records(
+    signal_store: SignalStore,
+    record_entities: pl.DataFrame,
+    vocabulary: pl.DataFrame,
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
+    settings = EvaluationConfig(
+        bootstrap=20, lead_subsets=("all12",), probe_fractions=(1.0,), merl_reference=True,
+        supervised_reference=True, supervised_epochs=1,
+    )  # fmt: skip
+    base = tiny_config(epochs=1, train_split="train", val_split="val")
+    rotation = rotate_seeds(
+        signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3, seeds=(0, 1)
+    )
+
+    models = {seed: set(rows["model"]) for (seed,), rows in rotation.results.group_by("seed")}
+    assert models == {
+        0: {"kmerl", "untrained", "merl_baseline", "supervised"},  # the supervised upper reference once
+        1: {"kmerl", "untrained", "merl_baseline"},
+    }
+    for seed in (0, 1):  # the MERL-style baseline pretrained on each fold's training records, per seed
+        assert len(list((tmp_path / f"seed-{seed}").glob("rotation-*/merl_baseline-*/model.pt"))) == 3
+    full_probe = rotation.results.filter(pl.col("method") == "probe_100%")
+    assert full_probe["n_test"].n_unique() == 1  # every model scored on the same pooled records
+    paired = rotation.differences.filter((pl.col("seed") == 0) & (pl.col("method") == "probe_100%"))
+    assert set(paired["reference"]) == {"untrained", "merl_baseline", "supervised"}
+    assert (paired["n_test"] == full_probe["n_test"][0]).all()
+    kmerl = rotation.results.filter(pl.col("model") == "kmerl").sort("seed", "method")
+    assert kmerl.filter(pl.col("seed") == 0)["macro_auroc"].to_list() != (
+        kmerl.filter(pl.col("seed") == 1)["macro_auroc"].to_list()
+    )  # each seed pretrains its own encoder
+    table = rotation.markdown.read_text()
+    assert "## Over seeds 0, 1" in table and "| merl_baseline |" in table
+    assert "(1 run)" in table  # the supervised reference, scored for the first seed only

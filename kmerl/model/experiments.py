@@ -34,9 +34,9 @@ from kmerl.atomic import atomic_write, write_text_atomic
 from kmerl.features import FeatureStore
 from kmerl.hashing import stable_hash
 from kmerl.model.config import EvaluationConfig, TrainConfig
-from kmerl.model.evaluation import EvalTask, evaluate_encoder, read_evaluation, results_markdown
+from kmerl.model.evaluation import EvalTask, evaluate_encoder, read_evaluation
 from kmerl.model.evaluation.evaluate import DIFFERENCE_SCHEMA, ZERO_SHOT_TEXT, differences_between, probe_method
-from kmerl.model.evaluation.table import seeds_markdown
+from kmerl.model.evaluation.table import seeds_report
 from kmerl.model.plots import loss_curves, partial_lead_chart, roc_curves
 from kmerl.model.train import MetricsCallback, read_metrics, run_key, train
 from kmerl.progress import ProgressCallback
@@ -203,12 +203,7 @@ def _write(
         with atomic_write(out_dir / f"{name}.parquet") as handle:
             frame.write_parquet(handle)
     one_seed = results.filter(pl.col("seed") == first_seed).drop("seed")
-    markdown = seeds_markdown(results, differences, first)
-    markdown += f"\n## Seed {first_seed}, with intervals\n\n"
-    markdown += results_markdown(
-        one_seed, differences.filter(pl.col("seed") == first_seed).drop("seed"), evaluation.confidence
-    )
-    write_text_atomic(out_dir / "comparison.md", markdown)
+    write_text_atomic(out_dir / "comparison.md", seeds_report(results, differences, first, evaluation.confidence))
     write_text_atomic(out_dir / "timings.json", json.dumps(comparison.timings, indent=2))
     methods = (ZERO_SHOT_TEXT, probe_method(max(evaluation.probe_fractions)))
     plots = {"loss_curves.png": loss_curves(metrics)}

@@ -11,10 +11,15 @@ is scored by an encoder that saw its report. The per-record scores of all folds 
 pooled into one table over every labelled record, with bootstrap intervals and paired
 differences over all of them.
 
+With ``--references`` the MERL-style baseline is pretrained and the supervised model
+trained on every fold's training records too, and scored on the same records; with
+``--seeds`` all of it runs once per seed, and a table gives the mean and spread over
+seeds and K-MERL's paired difference to each reference per seed (``rotation.md``).
+
 As a command, on the configured signal store and the pipeline's current knowledge
 (``make run`` first)::
 
-    python -m kmerl.model.rotation [--folds 5]
+    python -m kmerl.model.rotation [--folds 5] [--seeds 0 1 2] [--references]
 
 and in Dagster as the on-demand ``rotated_evaluation`` asset (job ``rotate_folds``).
 """
@@ -24,16 +29,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from kmerl.atomic import write_text_atomic
 from kmerl.features import FeatureStore, build_feature_store
 from kmerl.hashing import stable_hash
 from kmerl.model.config import EvaluationConfig, TrainConfig
 from kmerl.model.evaluation import EvalTask, Evaluation, evaluate_encoder, read_evaluation, write_evaluation
-from kmerl.model.evaluation.evaluate import DIFFERENCE_SCHEMA, RESULT_SCHEMA, UNTRAINED, differences_between
+from kmerl.model.evaluation.evaluate import DIFFERENCE_SCHEMA, RESULT_SCHEMA, differences_between
 from kmerl.model.evaluation.metrics import macro_auroc
+from kmerl.model.evaluation.table import seeds_report
+from kmerl.model.experiments import MERL_BASELINE, train_reference
+from kmerl.model.runs import Metrics
 from kmerl.model.train import MetricsCallback, run_key, train
 from kmerl.progress import ProgressCallback
 from kmerl.signals import SignalStore
@@ -84,13 +95,16 @@ def rotate(
     on_progress: ProgressCallback | None = None,
 ) -> tuple[Evaluation, Path]:
     """Pretrain and evaluate once per rotation fold (each resumable under ``out_dir``),
-    then write the pooled evaluation; returns it and its folder (``out_dir/pooled-<key>``)."""
+    then write the pooled evaluation; returns it and its folder (``out_dir/pooled-<key>``).
+
+    The references the evaluation settings ask for are trained per fold on that fold's
+    training records too: the MERL-style baseline (``merl_reference``) with the same
+    budget and seed, the supervised model (``supervised_reference``) on its labels."""
     if folds < 2:
         raise ValueError("a rotation needs at least 2 folds")
     rotations = rotation_folds(signal_store.metadata(["record_id", "fold"]).collect(), folds)
-    settings = evaluation.model_copy(update={"supervised_reference": False})  # not pooled over rotations
     one_split = [task.model_copy(update={"fit_splits": ("train",), "test_splits": ("test",)}) for task in tasks]
-    evaluation_key = stable_hash(settings, [task.model_dump(mode="json") for task in one_split], length=16)
+    evaluation_key = stable_hash(evaluation, [task.model_dump(mode="json") for task in one_split], length=16)
     parts = []
     for rotation in range(folds):
         folder = out_dir / f"rotation-{rotation}"
@@ -100,7 +114,14 @@ def rotate(
         )  # fmt: skip
         store = FeatureStore.open(folder / "feature_store", manifest.version)
         run_dir = folder / f"run-{run_key(base, manifest.version)[:12]}"
-        model = train(base, folder / "feature_store", run_dir, _tagged(on_metrics, rotation), manifest.version)
+        tagged = _tagged(on_metrics, rotation)
+        model = train(base, folder / "feature_store", run_dir, tagged, manifest.version)
+        references = (
+            {MERL_BASELINE: train_reference(MERL_BASELINE, base, folder / "feature_store", folder, manifest.version,
+                                            tagged)}
+            if evaluation.merl_reference
+            else {}
+        )  # fmt: skip
         log.info("rotation %d of %d: %s test records", rotation + 1, folds, manifest.rows.get("test", 0))
         eval_dir = run_dir / f"evaluation-{evaluation_key}"
         if (eval_dir / "results.parquet").exists():
@@ -112,17 +133,60 @@ def rotate(
                 store,
                 one_split,
                 text_encoder,
-                settings,
+                evaluation,
                 MODEL_NAME,
                 eval_dir,
                 on_progress=on_progress,
+                references=references,
             )
         )
-    pooled = pool(parts, settings)
-    key = stable_hash(base, settings, folds, [p.results.select("model", "task", "macro_auroc").rows() for p in parts])
+    pooled = pool(parts, evaluation)
+    key = stable_hash(base, evaluation, folds, [p.results.select("model", "task", "macro_auroc").rows() for p in parts])
     pooled_dir = out_dir / f"pooled-{key[:16]}"
     write_evaluation(pooled, pooled_dir)
     return pooled, pooled_dir
+
+
+@dataclass(frozen=True, slots=True)
+class SeededRotation:
+    results: pl.DataFrame  # every seed's pooled evaluation rows (column ``seed``)
+    differences: pl.DataFrame  # K-MERL minus each reference, paired over all records, per seed (column ``seed``)
+    markdown: Path  # rotation.md: mean and spread over seeds, then the first seed's table with intervals
+
+
+def rotate_seeds(
+    signal_store: SignalStore,
+    record_entities: pl.DataFrame,
+    vocabulary: pl.DataFrame,
+    tasks: list[EvalTask],
+    text_encoder: TextEncoder,
+    base: TrainConfig,
+    evaluation: EvaluationConfig,
+    out_dir: Path,
+    folds: int,
+    seeds: Sequence[int],
+    on_metrics: MetricsCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> SeededRotation:
+    """:func:`rotate` once per seed (pretraining, the references and the evaluation's own
+    randomness all seeded by it, under ``out_dir/seed-<s>``), and the table over seeds.
+    The supervised reference, an upper bound rather than a rival, is trained for the
+    first seed only, as in the comparison of variants."""
+    results, differences = [], []
+    for seed in seeds:
+        settings = evaluation.model_copy(
+            update={"seed": seed, "supervised_reference": evaluation.supervised_reference and seed == seeds[0]}
+        )
+        pooled, _ = rotate(
+            signal_store, record_entities, vocabulary, tasks, text_encoder, base.model_copy(update={"seed": seed}),
+            settings, out_dir / f"seed-{seed}", folds, _seeded(on_metrics, seed), on_progress,
+        )  # fmt: skip
+        results.append(pooled.results.with_columns(seed=pl.lit(seed)))
+        differences.append(pooled.differences.with_columns(seed=pl.lit(seed)))
+    rotation = SeededRotation(pl.concat(results), pl.concat(differences), out_dir / "rotation.md")
+    markdown = seeds_report(rotation.results, rotation.differences, MODEL_NAME, evaluation.confidence)
+    write_text_atomic(rotation.markdown, markdown)
+    return rotation
 
 
 def pool(parts: list[Evaluation], config: EvaluationConfig) -> Evaluation:
@@ -149,9 +213,13 @@ def pool(parts: list[Evaluation], config: EvaluationConfig) -> Evaluation:
             "ci_high": metric.high, "n_fit": fitted.get(tuple(group), 0), "n_test": shape[1],
             "n_classes": len(classes), "classes": classes, "class_auroc": list(metric.per_class),
         })  # fmt: skip
-    differences = differences_between(
-        scores.filter(pl.col("model") == MODEL_NAME), scores.filter(pl.col("model") == UNTRAINED), config
-    )
+    mine = scores.filter(pl.col("model") == MODEL_NAME)
+    differences = [
+        row
+        for reference in scores["model"].unique(maintain_order=True)
+        if reference != MODEL_NAME
+        for row in differences_between(mine, scores.filter(pl.col("model") == reference), config)
+    ]
     return Evaluation(
         pl.DataFrame(results, schema=RESULT_SCHEMA), scores, pl.DataFrame(differences, schema=DIFFERENCE_SCHEMA)
     )
@@ -163,9 +231,19 @@ def _tagged(on_metrics: MetricsCallback | None, rotation: int) -> MetricsCallbac
     return lambda metrics: on_metrics({"rotation": rotation} | metrics)
 
 
+def _seeded(on_metrics: MetricsCallback | None, seed: int) -> MetricsCallback | None:
+    if on_metrics is None:
+        return None
+    return lambda metrics: on_metrics({"seed": seed} | metrics)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kmerl.model.rotation", description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, help="default: the configuration's evaluation.rotation_folds (5)")
+    parser.add_argument("--seeds", nargs="+", type=int, help="pretrain and evaluate once per seed; a table over them")
+    parser.add_argument(
+        "--references", action="store_true", help="also the MERL-style baseline and the supervised model, per fold"
+    )
     parser.add_argument("--out", type=Path, help="default: <home>/experiments/rotation")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -178,17 +256,33 @@ def main(argv: list[str] | None = None) -> int:
 
     config = KmerlConfig()
     sources = config.partition_keys
-    signals = SignalStore.open(config.layout.signal_store, sources=sources, access="parquet")
+    signals = SignalStore.open(config.layout.signal_store, access="parquet", sources=sources)
     knowledge = KnowledgeStore(config.layout.knowledge_store)
-    pooled, _ = rotate(
+    evaluation = config.model.evaluation
+    if args.references:
+        evaluation = evaluation.model_copy(update={"merl_reference": True, "supervised_reference": True})
+    arguments = (
         signals, knowledge.record_entities(sources), load_vocabulary(config.extraction.vocabulary).frame(),
-        tasks_for_sources(config.sources), MiniLmEncoder(), config.model.training, config.model.evaluation,
-        args.out or config.layout.experiments / "rotation", args.folds or config.model.evaluation.rotation_folds,
-        on_metrics=lambda m: log.info("rotation %s epoch %s: loss %.4f", m["rotation"], m["epoch"], m["train_loss"])
-        if m["event"] == "epoch" else None,
+        tasks_for_sources(config.sources), MiniLmEncoder(), config.model.training, evaluation,
+        args.out or config.layout.experiments / "rotation", args.folds or evaluation.rotation_folds,
     )  # fmt: skip
-    print(results_markdown(pooled.results, pooled.differences, config.model.evaluation.confidence))
+
+    def on_metrics(m: Metrics) -> None:
+        if m["event"] == "epoch":
+            log.info("%s epoch %s: loss %.4f", _run_label(m), m["epoch"], m["train_loss"])
+
+    if args.seeds:
+        print(rotate_seeds(*arguments, seeds=args.seeds, on_metrics=on_metrics).markdown.read_text())
+    else:
+        pooled, _ = rotate(*arguments, on_metrics=on_metrics)
+        print(results_markdown(pooled.results, pooled.differences, evaluation.confidence))
     return 0
+
+
+def _run_label(metrics: Metrics) -> str:
+    """``seed 1 rotation 3 merl_baseline``: which of a rotation's runs a metrics event is from."""
+    seed = f"seed {metrics['seed']} " if "seed" in metrics else ""
+    return f"{seed}rotation {metrics['rotation']} {metrics.get('variant', MODEL_NAME)}"
 
 
 if __name__ == "__main__":

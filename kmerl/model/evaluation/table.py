@@ -139,6 +139,17 @@ def seeds_markdown(results: pl.DataFrame, differences: pl.DataFrame, first: str)
     return "\n".join(lines) + "\n"
 
 
+def seeds_report(results: pl.DataFrame, differences: pl.DataFrame, first: str, confidence: float = 0.95) -> str:
+    """:func:`seeds_markdown`, then the first seed's table with its intervals."""
+    first_seed = results["seed"][0]
+    one_seed = pl.col("seed") == first_seed
+    return (
+        seeds_markdown(results, differences, first)
+        + f"\n## Seed {first_seed}, with intervals\n\n"
+        + results_markdown(results.filter(one_seed).drop("seed"), differences.filter(one_seed).drop("seed"), confidence)
+    )
+
+
 def _spread_cell(mean: float, sd: float | None, runs: int) -> str:
     if mean != mean:
         return "n/a"
