@@ -50,7 +50,7 @@ from kmerl.model.evaluation.table import results_markdown, verdicts
 from kmerl.model.evaluation.tasks import task_sources_identity, tasks_for_sources
 from kmerl.model.experiments import MERL_BASELINE, train_reference
 from kmerl.model.plots import partial_lead_chart, roc_curves
-from kmerl.model.rotation import rotate
+from kmerl.model.rotation import RotationInputs, rotate
 from kmerl.model.runs import Metrics, RunManifest, RunStore
 from kmerl.signals import SignalStore
 from kmerl.sources.base import SourceRefused
@@ -141,12 +141,15 @@ def _rotated_evaluation(config: KmerlConfig) -> AssetsDefinition:
                     f"rotation {metrics['rotation']} epoch {metrics['epoch']}: loss {metrics['train_loss']:.4f}"
                 )
 
-        pooled, out_dir = rotate(
+        inputs = RotationInputs(
             signals,
             knowledge.record_entities(config.partition_keys),
             load_vocabulary(config.extraction.vocabulary).frame(),
             tasks_for_sources(config.sources),
             MiniLmEncoder(),
+        )
+        pooled, out_dir = rotate(
+            inputs,
             config.model.training,
             settings,
             layout.experiments / "rotation",

@@ -8,11 +8,19 @@ import pytest
 
 from kmerl.model.config import EvaluationConfig
 from kmerl.model.evaluation import ptbxl_superclass_task
-from kmerl.model.rotation import rotate, rotate_seeds, rotation_folds, rotation_splits
+from kmerl.model.rotation import RotationInputs, rotate, rotate_seeds, rotation_folds, rotation_splits
 from kmerl.signals import SignalStore
 from tests.model_fixtures import TEXT_ENCODER, tiny_config
 
 pytestmark = pytest.mark.slow  # pretrains once per rotation
+
+
+@pytest.fixture
+def inputs(
+    signal_store: SignalStore, record_entities: pl.DataFrame, vocabulary: pl.DataFrame, shared_data: Path
+) -> RotationInputs:
+    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
+    return RotationInputs(signal_store, record_entities, vocabulary, [task], TEXT_ENCODER)
 
 
 def test_a_record_keeps_its_archive_fold_or_its_hash_and_each_rotation_tests_one_fold() -> None:
@@ -30,25 +38,18 @@ def test_a_record_keeps_its_archive_fold_or_its_hash_and_each_rotation_tests_one
 
 
 def test_every_labelled_record_is_scored_once_by_an_encoder_that_never_saw_it(
-    signal_store: SignalStore,
-    record_entities: pl.DataFrame,
-    vocabulary: pl.DataFrame,
-    shared_data: Path,
-    tmp_path: Path,
+    inputs: RotationInputs, tmp_path: Path
 ) -> None:
-    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
     settings = EvaluationConfig(bootstrap=20, lead_subsets=("all12",), probe_fractions=(1.0,))
     base = tiny_config(epochs=1, train_split="train", val_split="val")
-    pooled, pooled_dir = rotate(
-        signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3
-    )
+    pooled, pooled_dir = rotate(inputs, base, settings, tmp_path, folds=3)
 
     one_class = pooled.scores["class"][0]
     scored = pooled.scores.filter(
         (pl.col("model") == "kmerl") & (pl.col("method") == "zero_shot_text") & (pl.col("class") == one_class)
     )
     assert scored["record_id"].is_unique().all()
-    ptbxl = signal_store.metadata(["record_id", "source", "fold"]).collect().filter(pl.col("source") == "ptbxl")
+    ptbxl = inputs.signal_store.metadata(["record_id", "source", "fold"]).collect().filter(pl.col("source") == "ptbxl")
     assert scored.height > 400  # the sample's labelled PTB-XL records, not fold 10's 66
     assert set(scored["record_id"]) <= set(ptbxl["record_id"])
     for rotation in (0, 1, 2):  # each rotation's test records are exactly its fold, scored by its own encoder
@@ -61,29 +62,20 @@ def test_every_labelled_record_is_scored_once_by_an_encoder_that_never_saw_it(
     (versus,) = pooled.differences.filter(pl.col("method") == "probe_100%").iter_rows(named=True)
     assert versus["reference"] == "untrained" and versus["n_test"] == scored.height
 
-    again, _ = rotate(
-        signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3
-    )
+    again, _ = rotate(inputs, base, settings, tmp_path, folds=3)
     assert again.results.equals(pooled.results)  # resumed from the rotations' runs and evaluations
     assert pl.read_parquet(pooled_dir / "results.parquet").equals(pooled.results)
 
 
 def test_over_seeds_every_reference_is_trained_per_fold_and_scored_on_the_same_records(
-    signal_store: SignalStore,
-    record_entities: pl.DataFrame,
-    vocabulary: pl.DataFrame,
-    shared_data: Path,
-    tmp_path: Path,
+    inputs: RotationInputs, tmp_path: Path
 ) -> None:
-    task = ptbxl_superclass_task(shared_data / "ptbxl" / "scp_statements.csv")
     settings = EvaluationConfig(
         bootstrap=20, lead_subsets=("all12",), probe_fractions=(1.0,), merl_reference=True,
         supervised_reference=True, supervised_epochs=1,
     )  # fmt: skip
     base = tiny_config(epochs=1, train_split="train", val_split="val")
-    rotation = rotate_seeds(
-        signal_store, record_entities, vocabulary, [task], TEXT_ENCODER, base, settings, tmp_path, folds=3, seeds=(0, 1)
-    )
+    rotation = rotate_seeds(inputs, base, settings, tmp_path, folds=3, seeds=(0, 1))
 
     models = {seed: set(rows["model"]) for (seed,), rows in rotation.results.group_by("seed")}
     assert models == {

@@ -81,12 +81,19 @@ def rotation_splits(rotations: pl.DataFrame, rotation: int, folds: int) -> pl.Da
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RotationInputs:
+    """What every rotation builds its feature store and evaluation from."""
+
+    signal_store: SignalStore
+    record_entities: pl.DataFrame
+    vocabulary: pl.DataFrame
+    tasks: list[EvalTask]
+    text_encoder: TextEncoder
+
+
 def rotate(
-    signal_store: SignalStore,
-    record_entities: pl.DataFrame,
-    vocabulary: pl.DataFrame,
-    tasks: list[EvalTask],
-    text_encoder: TextEncoder,
+    inputs: RotationInputs,
     base: TrainConfig,
     evaluation: EvaluationConfig,
     out_dir: Path,
@@ -102,15 +109,15 @@ def rotate(
     budget and seed, the supervised model (``supervised_reference``) on its labels."""
     if folds < 2:
         raise ValueError("a rotation needs at least 2 folds")
-    rotations = rotation_folds(signal_store.metadata(["record_id", "fold"]).collect(), folds)
-    one_split = [task.model_copy(update={"fit_splits": ("train",), "test_splits": ("test",)}) for task in tasks]
+    rotations = rotation_folds(inputs.signal_store.metadata(["record_id", "fold"]).collect(), folds)
+    one_split = [task.model_copy(update={"fit_splits": ("train",), "test_splits": ("test",)}) for task in inputs.tasks]
     evaluation_key = stable_hash(evaluation, [task.model_dump(mode="json") for task in one_split], length=16)
     parts = []
     for rotation in range(folds):
         folder = out_dir / f"rotation-{rotation}"
         manifest = build_feature_store(
-            signal_store, record_entities, vocabulary, folder / "feature_store", text_encoder,
-            splits=rotation_splits(rotations, rotation, folds),
+            inputs.signal_store, inputs.record_entities, inputs.vocabulary, folder / "feature_store",
+            inputs.text_encoder, splits=rotation_splits(rotations, rotation, folds),
         )  # fmt: skip
         store = FeatureStore.open(folder / "feature_store", manifest.version)
         run_dir = folder / f"run-{run_key(base, manifest.version)[:12]}"
@@ -132,7 +139,7 @@ def rotate(
                 model.model_path,
                 store,
                 one_split,
-                text_encoder,
+                inputs.text_encoder,
                 evaluation,
                 MODEL_NAME,
                 eval_dir,
@@ -155,11 +162,7 @@ class SeededRotation:
 
 
 def rotate_seeds(
-    signal_store: SignalStore,
-    record_entities: pl.DataFrame,
-    vocabulary: pl.DataFrame,
-    tasks: list[EvalTask],
-    text_encoder: TextEncoder,
+    inputs: RotationInputs,
     base: TrainConfig,
     evaluation: EvaluationConfig,
     out_dir: Path,
@@ -178,8 +181,8 @@ def rotate_seeds(
             update={"seed": seed, "supervised_reference": evaluation.supervised_reference and seed == seeds[0]}
         )
         pooled, _ = rotate(
-            signal_store, record_entities, vocabulary, tasks, text_encoder, base.model_copy(update={"seed": seed}),
-            settings, out_dir / f"seed-{seed}", folds, _seeded(on_metrics, seed), on_progress,
+            inputs, base.model_copy(update={"seed": seed}), settings, out_dir / f"seed-{seed}", folds,
+            _seeded(on_metrics, seed), on_progress,
         )  # fmt: skip
         results.append(pooled.results.with_columns(seed=pl.lit(seed)))
         differences.append(pooled.differences.with_columns(seed=pl.lit(seed)))
@@ -261,10 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     evaluation = config.model.evaluation
     if args.references:
         evaluation = evaluation.model_copy(update={"merl_reference": True, "supervised_reference": True})
-    arguments = (
+    inputs = RotationInputs(
         signals, knowledge.record_entities(sources), load_vocabulary(config.extraction.vocabulary).frame(),
-        tasks_for_sources(config.sources), MiniLmEncoder(), config.model.training, evaluation,
-        args.out or config.layout.experiments / "rotation", args.folds or evaluation.rotation_folds,
+        tasks_for_sources(config.sources), MiniLmEncoder(),
+    )  # fmt: skip
+    arguments = (
+        inputs, config.model.training, evaluation, args.out or config.layout.experiments / "rotation",
+        args.folds or evaluation.rotation_folds,
     )  # fmt: skip
 
     def on_metrics(m: Metrics) -> None:
