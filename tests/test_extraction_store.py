@@ -23,6 +23,7 @@ from kmerl.extraction import (
     LexiconExtractor,
     LlmExtractor,
     extract_reports,
+    group_differences,
     load_prompt,
     load_vocabulary,
     open_audit,
@@ -300,6 +301,10 @@ def test_quality_breaks_down_by_language_and_report_kind_and_pairs_two_extractor
     difference = paired_difference(weak, good)
     assert difference["records"] == 120 and difference["delta_micro_f1"] == pytest.approx(1 - 2 / 3)
     assert 0 < difference["low"] <= difference["delta_micro_f1"] <= difference["high"]
+    within = {(row["grouping"], row["group"]): row for row in group_differences(weak, good, min_records=50)}
+    assert set(within) == {("language", "de"), ("language", "en"), ("report_kind", "confirmed")}  # automatic: 40
+    assert within[("language", "de")]["delta_micro_f1"] == 0.0 and within[("language", "en")]["delta_micro_f1"] == 1.0
+    assert within[("language", "en")]["records"] == 60 and within[("report_kind", "confirmed")]["records"] == 80
     markdown = quality_markdown([weak, good])
     assert "| de | 60, 1.000 [1.000, 1.000] | 60, 1.000 [1.000, 1.000] |" in markdown
     assert "| half, validation: records, micro F1 [95% CI] |" in markdown

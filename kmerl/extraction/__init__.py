@@ -29,6 +29,7 @@ from kmerl.extraction.prompts import DEFAULT_PROMPT, PROMPTS_DIR, Prompt, load_p
 from kmerl.extraction.quality import (
     BootstrapConfig,
     QualityReport,
+    group_differences,
     paired_difference,
     quality_markdown,
     score_extraction,
@@ -68,6 +69,7 @@ __all__ = [
     "VocabularyError",
     "describe_extractor",
     "extract_reports",
+    "group_differences",
     "load_prompt",
     "load_vocabulary",
     "normalise_report",

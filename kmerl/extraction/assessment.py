@@ -15,7 +15,13 @@ import polars as pl
 from kmerl.corpora import VALIDATION
 from kmerl.extraction.extractor import LexiconExtractor
 from kmerl.extraction.gaps import vocabulary_gaps
-from kmerl.extraction.quality import BootstrapConfig, QualityReport, paired_difference, score_extraction
+from kmerl.extraction.quality import (
+    BootstrapConfig,
+    QualityReport,
+    group_differences,
+    paired_difference,
+    score_extraction,
+)
 from kmerl.extraction.runner import extract_reports
 from kmerl.extraction.store import KnowledgeStore
 from kmerl.extraction.vocabulary import CodeSystem, Vocabulary
@@ -27,7 +33,8 @@ ALL_RECORDS = "all records"
 class Assessment:
     knowledge_version: str
     reports: list[QualityReport] = field(default_factory=list)  # per split: the lexicon first, then the version
-    differences: list[dict[str, object]] = field(default_factory=list)  # per split: version minus lexicon
+    # per split, then per language and report kind of >= 50 records: version minus lexicon
+    differences: list[dict[str, object]] = field(default_factory=list)
     gaps: pl.DataFrame = field(default_factory=pl.DataFrame)  # vocabulary gaps of the non-validation records
 
     @property
@@ -82,21 +89,27 @@ def assess(
             )  # fmt: skip
         reports += scored
         if len(scored) == 2:
+            first, second = scored
             differences.append(
-                {"split": split, "versus": scored[0].name, **paired_difference(scored[0], scored[1], bootstrap)}
-            )
+                {"split": split, "versus": first.name, "grouping": "all", "group": "all records",
+                 **paired_difference(first, second, bootstrap)}
+            )  # fmt: skip
+            differences += [
+                {"split": split, "versus": first.name, **row} for row in group_differences(first, second, bootstrap)
+            ]
     return Assessment(knowledge_version, reports, differences, gaps)
 
 
 def differences_markdown(assessment: Assessment) -> str:
     lines = [
-        "| split | versus | records | Δ micro F1 | 95% CI (paired) | beyond noise |",
-        "|---|---|---:|---:|---|---|",
+        "| split | records of | versus | records | Δ micro F1 | 95% CI (paired) | beyond noise |",
+        "|---|---|---|---:|---:|---|---|",
     ]
     for d in assessment.differences:
         excludes_zero = d["low"] > 0 or d["high"] < 0  # type: ignore[operator]
+        of = d["group"] if d["grouping"] == "all" else f"{d['grouping']} {d['group']}"
         lines.append(
-            f"| {d['split']} | {d['versus']} | {d['records']} | {d['delta_micro_f1']:+.3f} "
+            f"| {d['split']} | {of} | {d['versus']} | {d['records']} | {d['delta_micro_f1']:+.3f} "
             f"| [{d['low']:+.3f}, {d['high']:+.3f}] | {'yes' if excludes_zero else 'no'} |"
         )
     return "\n".join(lines) + "\n"

@@ -140,12 +140,15 @@ def score_extraction(
 
 
 def paired_difference(
-    a: QualityReport, b: QualityReport, bootstrap: BootstrapConfig | None = None
+    a: QualityReport, b: QualityReport, bootstrap: BootstrapConfig | None = None, *, where: pl.Expr | None = None
 ) -> dict[str, float | int]:
-    """Micro F1 of ``b`` minus ``a`` on the records both scored, with a paired bootstrap
-    interval: the same resampled records for both, so shared noise cancels."""
+    """Micro F1 of ``b`` minus ``a`` on the records both scored (those of ``a``'s
+    ``per_record`` that match ``where``, when given), with a paired bootstrap interval:
+    the same resampled records for both, so shared noise cancels."""
     bootstrap = bootstrap or BootstrapConfig()
     joined = a.per_record.join(b.per_record, on="record_id", suffix="_b")
+    if where is not None:
+        joined = joined.filter(where)
     first = joined.select("tp", "predicted", "support").to_numpy()
     second = joined.select("tp_b", "predicted_b", "support_b").to_numpy()
     draws = _resample_rows(joined.height, bootstrap)
@@ -153,6 +156,23 @@ def paired_difference(
     deltas = np.array([_f1(second[rows].sum(0)) - _f1(first[rows].sum(0)) for rows in draws])
     low, high = _interval(deltas, bootstrap.level)
     return {"records": joined.height, "delta_micro_f1": delta, "low": low, "high": high}
+
+
+def group_differences(
+    a: QualityReport, b: QualityReport, bootstrap: BootstrapConfig | None = None, min_records: int = 50
+) -> list[dict[str, object]]:
+    """:func:`paired_difference` within each language and report kind of at least
+    ``min_records`` records: whether ``b`` is lower than ``a`` on any of them."""
+    rows: list[dict[str, object]] = []
+    for grouping in GROUPINGS:
+        if grouping not in a.per_record.columns:
+            continue
+        sizes = a.per_record.drop_nulls(grouping).group_by(grouping).len().sort(grouping)
+        for group, records in sizes.iter_rows():
+            if records >= min_records:
+                difference = paired_difference(a, b, bootstrap, where=pl.col(grouping) == group)
+                rows.append({"grouping": grouping, "group": str(group), **difference})
+    return rows
 
 
 def quality_markdown(reports: Sequence[QualityReport], top: int = 25) -> str:
