@@ -39,10 +39,12 @@ def test_real_reports_through_the_openai_server_with_bounded_concurrency(
     vllm_server, ptbxl_root: Path, tmp_path: Path
 ) -> None:
     server = ServerConfig(url=vllm_server.base_url, concurrency=4)
+    config = CONFIG.model_copy(update={"backend": "server", "server": server})
     backend = OpenAIServerBackend(vllm_server.base_url, CONFIG.model, EMBEDDED_MODEL_ID, server)
-    extractor = LlmExtractor(backend, load_prompt(DEFAULT_PROMPT), VOCABULARY, CONFIG)
-    # the version does not depend on how the model is served: the in-process engine's cache is this one
-    assert extractor.provenance.knowledge_version == describe_extractor(CONFIG).knowledge_version
+    extractor = LlmExtractor(backend, load_prompt(DEFAULT_PROMPT), VOCABULARY, config)
+    version = extractor.provenance.knowledge_version
+    # the server's answers come from its own engine and batches: not the in-process engine's version
+    assert version == describe_extractor(config).knowledge_version != describe_extractor(CONFIG).knowledge_version
     reports = [*distinct_reports(ptbxl_root, 12), bad_inputs()["negated_en"], ""]
     store = KnowledgeStore(tmp_path)
     run = extract_reports(reports, extractor, store, VOCABULARY)

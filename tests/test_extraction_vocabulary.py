@@ -121,6 +121,24 @@ def test_bundled_prompts_load_and_any_edit_changes_the_prompt_version(tmp_path: 
     assert describe_extractor(config.model_copy(update={"model": "some/other-model"})).knowledge_version != after
 
 
+def test_the_in_process_engines_answer_settings_change_the_prompt_version_its_resources_do_not() -> None:
+    config = ExtractionConfig()
+    version = describe_extractor(config).knowledge_version
+
+    def with_engine(**update: object) -> str:
+        engine = config.engine.model_copy(update=update)
+        return describe_extractor(config.model_copy(update={"engine": engine})).knowledge_version
+
+    assert with_engine(enforce_eager=not config.engine.enforce_eager) != version  # compiled answers differ
+    assert with_engine(dtype="float32") != version
+    assert with_engine(kv_cache_gib=8.0, cpu_threads_bind="0") == version
+    server = config.model_copy(update={"backend": "server"})
+    server_version = describe_extractor(server).knowledge_version
+    assert server_version != version  # a server's answers come from its own engine and batches
+    compiled = server.engine.model_copy(update={"enforce_eager": False})
+    assert describe_extractor(server.model_copy(update={"engine": compiled})).knowledge_version == server_version
+
+
 def test_a_broken_prompt_folder_names_the_file(tmp_path: Path) -> None:
     copy = tmp_path / "checklist"
     shutil.copytree(DEFAULT_PROMPT, copy)

@@ -36,8 +36,9 @@ class ExtractorResource(ConfigurableResource):
 
     ``settings`` is the configured :class:`~kmerl.extraction.ExtractionConfig` as JSON: the
     object report_knowledge's code version (the prompt version) is computed from. A run may
-    override in it what the prompt version does not hash (a server URL, concurrency, engine
-    memory); an override that changes the prompt version is refused (see :meth:`settings_for`).
+    override in it what the prompt version does not hash (a server URL, concurrency, the
+    engine's memory and threads); an override that changes the prompt version is refused
+    (see :meth:`settings_for`).
     """
 
     settings: str
@@ -56,8 +57,9 @@ class ExtractorResource(ConfigurableResource):
                 description=(
                     f"these extraction settings give prompt version {actual}, but report_knowledge's code version "
                     f"is {prompt_version}: a run may override only what the prompt version does not hash (server "
-                    "URL, concurrency, timeouts, engine memory). Change the prompt, model or sampling in the "
-                    "configuration (KMERL_CONFIG or KMERL_EXTRACTION__*) and reload the code location instead."
+                    "URL, concurrency, timeouts, the engine's memory and threads). Change the prompt, model, "
+                    "sampling or engine in the configuration (KMERL_CONFIG or KMERL_EXTRACTION__*) and reload "
+                    "the code location instead."
                 )
             )
         return config

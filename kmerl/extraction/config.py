@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -34,6 +34,14 @@ class EngineConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # What the engine answers depends on these (measured on the CPU build: 14 of 128
+    # checklist answers differ between the eager and the compiled engine), so they are
+    # part of the in-process engine's prompt version. The KV cache size and the thread
+    # binding are resources of the host, left out so a run may size them to it; the
+    # thread count changed 1 of the 128 answers, so like the CPU it is part of the
+    # machine kind that same version, same answers holds for.
+    RESOURCES: ClassVar[frozenset[str]] = frozenset({"kv_cache_gib", "cpu_threads_bind"})
+
     dtype: Literal["auto", "half", "float16", "bfloat16", "float", "float32"] = "bfloat16"
     max_model_len: int = Field(2048, gt=0)
     enforce_eager: bool = Field(True, description="CPU: loads in ~15 s instead of ~60 s at nearly the same speed.")
@@ -48,6 +56,10 @@ class EngineConfig(BaseModel):
     structured_outputs_backend: str = "xgrammar"
     disable_any_whitespace: bool = Field(True, description="Fewer tokens per JSON answer; an engine-level setting.")
     max_num_seqs: int | None = Field(None, gt=0, description="Sequences per engine step (vLLM's default when unset).")
+
+    def answer_settings(self) -> dict[str, object]:
+        """The settings that shape the engine's answers: every one but its resources."""
+        return self.model_dump(exclude=set(self.RESOURCES))
 
 
 class ServerConfig(BaseModel):

@@ -194,7 +194,8 @@ def llm_provenance(
     prompt: Prompt, vocabulary: Vocabulary, schema: KnowledgeSchema, model_id: str, config: ExtractionConfig
 ) -> Provenance:
     """The prompt version: a hash of the template, examples, schema, vocabulary,
-    model and sampling parameters, and the strategy's own parameters."""
+    model and sampling parameters, the strategy's own parameters and, for the
+    in-process engine, the engine settings its answers depend on."""
     parameters: dict[str, object] = {
         "sampling": config.sampling.model_dump(),
         "max_mentions": config.max_mentions,
@@ -202,6 +203,8 @@ def llm_provenance(
         "context_chars": config.context_chars,
         "reports_per_part": config.reports_per_part,  # a batched engine's answers depend on their batch
     }
+    if config.backend == "vllm":  # a server's settings are its own: its version names what it is asked
+        parameters["engine"] = config.engine.answer_settings()
     version = stable_hash(
         "llm", LLM_LOGIC_VERSION, prompt, schema.version, vocabulary.content_hash, model_id, parameters
     )
