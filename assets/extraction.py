@@ -41,15 +41,16 @@ from kmerl.signals import SignalStore
 
 def build_assets(config: KmerlConfig) -> list[AssetsDefinition | SourceAsset]:
     checks_config = config.orchestration.checks
-    # The prompt version hashes prompt files, schema, vocabulary, model and sampling:
-    # editing a prompt changes it, which makes this asset stale. The run extracts
-    # under exactly this version (ExtractorResource.settings_for refuses others).
+    # The prompt version hashes prompt files, schema, vocabulary, model, sampling and the
+    # in-process engine's settings: editing a prompt changes it, which makes this asset
+    # stale. The run extracts under exactly this version (ExtractorResource.settings_for
+    # refuses others).
     prompt_version = describe_extractor(config.extraction).prompt_version
 
     @observable_source_asset(key=EXTRACTION_PROMPT, group_name=PIPELINE_GROUP)
     def extraction_prompt() -> DataVersion:
-        """The prompt files, schema, vocabulary, model and sampling, observed as the prompt
-        version they hash to. The `prompt_sensor` observes it; a new version makes
+        """The prompt files, schema, vocabulary, model, sampling and engine settings, observed
+        as the prompt version they hash to. The `prompt_sensor` observes it; a new version makes
         `report_knowledge` re-extract without reloading the code location."""
         return DataVersion(describe_extractor(config.extraction).prompt_version)
 

@@ -58,8 +58,9 @@ from kmerl.extraction.vocabulary import Vocabulary
 from kmerl.hashing import stable_hash
 
 # Bump when a code change alters what the LLM extractor produces for the same prompt and model.
-LLM_LOGIC_VERSION = "5"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks; 4: fixed batches;
-# 5: whole batches queued before the first engine step, prompts read in one step
+LLM_LOGIC_VERSION = "6"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks; 4: fixed batches;
+# 5: whole batches queued before the first engine step, prompts read in one step; 6: the in-process engine's
+# settings hashed, so a server's version (without them) is no longer the in-process engine's of version 5
 
 
 class LlmExtractor:
