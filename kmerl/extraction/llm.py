@@ -60,7 +60,7 @@ from kmerl.hashing import stable_hash
 # Bump when a code change alters what the LLM extractor produces for the same prompt and model.
 LLM_LOGIC_VERSION = "6"  # 2: the LLM only adds to the lexicon's reading; 3: long reports in chunks; 4: fixed batches;
 # 5: whole batches queued before the first engine step, prompts read in one step; 6: the in-process engine's
-# settings hashed, so a server's version (without them) is no longer the in-process engine's of version 5
+# settings hashed (a server's version, which has none, must not equal the in-process engine's of version 5)
 
 
 class LlmExtractor:
